@@ -1,0 +1,330 @@
+/*
+ * The explicit API: ssa_X() is X() with TLS semantics for IPPROTO_TLS sockets, and the system
+ * call itself for any other descriptor.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ssa_internal.h"
+
+#include <ssa/ssa.h>
+
+#define SSA_EXPORT __attribute__((visibility("default")))
+
+SSA_EXPORT const char *ssa_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+static int create_tls_socket(int domain, int type)
+{
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct ssa_sock *s;
+	struct stat st;
+	int app_fd = -1;
+
+	if (domain != AF_INET && domain != AF_INET6)
+		return errno = EAFNOSUPPORT, -1;
+	if (base != SOCK_STREAM)
+		return errno = EPROTONOSUPPORT, -1;
+	if (ssa_library_init() < 0)
+		return -1;
+	s = ssa_sock_new(domain);
+	if (s == NULL)
+		return errno = ENOMEM, -1;
+	s->generation = ssa_engine_generation();
+	s->engine = ssa_engine_pick();
+	s->net_fd = sys_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (s->engine == NULL || s->net_fd < 0)
+		goto fail;
+	ssa_fd_own(s->net_fd);
+	if (ssa_app_end_pair(type, &app_fd, &s->engine_fd) < 0 || fstat(app_fd, &st) < 0)
+		goto fail;
+	s->app_ino = st.st_ino;
+	if (ssa_table_insert(s, app_fd) < 0 || ssa_engine_submit(s, SSA_CMD_WATCH) < 0)
+		goto fail;
+	ssa_sock_unref(s); /* the registry and the engine hold it now */
+	return app_fd;
+fail:
+	{
+		int err = errno ? errno : ENOMEM;
+
+		ssa_table_remove(s);
+		if (app_fd >= 0)
+			sys_close(app_fd);
+		ssa_sock_unref(s);
+		errno = err;
+		return -1;
+	}
+}
+
+SSA_EXPORT int ssa_socket(int domain, int type, int protocol)
+{
+	if (protocol != IPPROTO_TLS)
+		return sys_socket(domain, type, protocol);
+	return create_tls_socket(domain, type);
+}
+
+SSA_EXPORT int ssa_is_tls(int fd)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+
+	if (s == NULL)
+		return 0;
+	ssa_sock_unref(s);
+	return 1;
+}
+
+SSA_EXPORT char *ssa_last_error(int fd, char *buf, size_t size)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+
+	if (s == NULL)
+		return errno = ENOTSOCK, NULL;
+	pthread_mutex_lock(&s->lock);
+	snprintf(buf, size, "%s", s->error);
+	pthread_mutex_unlock(&s->lock);
+	ssa_sock_unref(s);
+	return buf;
+}
+
+SSA_EXPORT int ssa_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return sys_connect(fd, addr, len);
+	rc = ssa_connect_tls(s, fd, addr, len);
+	ssa_sock_unref(s);
+	return rc;
+}
+
+SSA_EXPORT int ssa_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return sys_bind(fd, addr, len);
+	if (s->state != SSA_NEW)
+		rc = ssa_fail(s, SSA_E_OPTION_VALUE, "bind() after connect() or listen()");
+	else if (addr != NULL && len >= sizeof(sa_family_t) && addr->sa_family != s->family)
+		rc = ssa_fail(s, SSA_E_FAMILY, "address family %d", addr->sa_family);
+	else
+		rc = sys_bind(s->net_fd, addr, len);
+	ssa_sock_unref(s);
+	return rc;
+}
+
+SSA_EXPORT int ssa_listen(int fd, int backlog)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return sys_listen(fd, backlog);
+	rc = ssa_listen_tls(s, backlog);
+	ssa_sock_unref(s);
+	return rc;
+}
+
+SSA_EXPORT int ssa_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return sys_accept4(fd, addr, len, flags);
+	rc = ssa_accept_tls(s, fd, addr, len, flags);
+	ssa_sock_unref(s);
+	return rc;
+}
+
+SSA_EXPORT int ssa_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return ssa_accept4(fd, addr, len, 0);
+}
+
+/*
+ * Options of other levels act on the network connection T, except those that govern the
+ * application's own calls on A (timeouts and buffer sizes).
+ */
+static bool acts_on_app_end(int level, int name)
+{
+	return level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO ||
+				       name == SO_RCVBUF || name == SO_SNDBUF);
+}
+
+SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return sys_setsockopt(fd, level, name, val, len);
+	if (level == IPPROTO_TLS)
+		rc = ssa_tls_setsockopt(s, name, val, len);
+	else if (level == IPPROTO_TCP && name == TCP_UPGRADE_TLS)
+		rc = ssa_fail(s, SSA_E_PHASE_WRONG, "already a TLS socket");
+	else if (acts_on_app_end(level, name))
+		rc = sys_setsockopt(fd, level, name, val, len);
+	else if (s->net_fd < 0)
+		rc = ssa_fail(s, SSA_E_NOT_CONNECTED, "the connection is closed");
+	else
+		rc = sys_setsockopt(s->net_fd, level, name, val, len);
+	ssa_sock_unref(s);
+	return rc;
+}
+
+static int put_int_opt(int v, void *val, socklen_t *len)
+{
+	if (val == NULL || len == NULL || *len < sizeof(int))
+		return errno = EINVAL, -1;
+	memcpy(val, &v, sizeof(v));
+	*len = sizeof(v);
+	return 0;
+}
+
+/* SO_ERROR reports a non-blocking connect's outcome once, as for TCP. */
+static int take_pending_error(struct ssa_sock *s)
+{
+	int err;
+
+	pthread_mutex_lock(&s->lock);
+	err = s->pending_error == EINPROGRESS ? 0 : s->pending_error;
+	if (s->pending_error != EINPROGRESS)
+		s->pending_error = 0;
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+static int socket_level_get(struct ssa_sock *s, int fd, int name, void *val, socklen_t *len)
+{
+	switch (name) {
+	case SO_PROTOCOL:
+		return put_int_opt(IPPROTO_TLS, val, len);
+	case SO_DOMAIN:
+		return put_int_opt(s->family, val, len);
+	case SO_ERROR:
+		return put_int_opt(take_pending_error(s), val, len);
+	case SO_ACCEPTCONN:
+		return put_int_opt(s->state == SSA_LISTENING, val, len);
+	case SO_TYPE:
+		return put_int_opt(SOCK_STREAM, val, len);
+	default:
+		if (acts_on_app_end(SOL_SOCKET, name) || s->net_fd < 0)
+			return sys_getsockopt(fd, SOL_SOCKET, name, val, len);
+		return sys_getsockopt(s->net_fd, SOL_SOCKET, name, val, len);
+	}
+}
+
+SSA_EXPORT int ssa_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return sys_getsockopt(fd, level, name, val, len);
+	if (level == IPPROTO_TLS)
+		rc = ssa_tls_getsockopt(s, name, val, len);
+	else if (level == SOL_SOCKET)
+		rc = socket_level_get(s, fd, name, val, len);
+	else if (s->net_fd < 0)
+		rc = ssa_fail(s, SSA_E_NOT_CONNECTED, "the connection is closed");
+	else
+		rc = sys_getsockopt(s->net_fd, level, name, val, len);
+	ssa_sock_unref(s);
+	return rc;
+}
+
+static int copy_address(const struct sockaddr_storage *ss, socklen_t n, struct sockaddr *addr,
+			socklen_t *len)
+{
+	if (addr == NULL || len == NULL)
+		return errno = EFAULT, -1;
+	memcpy(addr, ss, *len < n ? *len : n);
+	*len = n;
+	return 0;
+}
+
+/* The real TCP addresses: from the handshake's snapshot, or from T before it. */
+static int tls_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+	struct sockaddr_storage ss;
+	socklen_t n = sizeof(ss);
+	int rc;
+
+	if (s == NULL)
+		return peer ? sys_getpeername(fd, addr, len) : sys_getsockname(fd, addr, len);
+	pthread_mutex_lock(&s->lock);
+	if (s->handshake_done) {
+		ss = peer ? s->info.peer : s->info.local;
+		n = peer ? s->info.peer_len : s->info.local_len;
+		rc = 0;
+	} else if (peer) {
+		rc = -1;
+	} else {
+		rc = s->net_fd >= 0 ? sys_getsockname(s->net_fd, (struct sockaddr *)&ss, &n) : -1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc < 0)
+		rc = ssa_fail(s, SSA_E_NOT_CONNECTED, NULL);
+	else
+		rc = copy_address(&ss, n, addr, len);
+	ssa_sock_unref(s);
+	return rc;
+}
+
+SSA_EXPORT int ssa_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return tls_name(fd, addr, len, false);
+}
+
+SSA_EXPORT int ssa_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return tls_name(fd, addr, len, true);
+}
+
+/* shutdown() on A itself: the engine sees it as EOF (SHUT_WR) and turns it into close_notify. */
+SSA_EXPORT int ssa_shutdown(int fd, int how)
+{
+	struct ssa_sock *s = ssa_table_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return sys_shutdown(fd, how);
+	if (!s->handshake_done)
+		rc = ssa_fail(s, SSA_E_NOT_CONNECTED, NULL);
+	else
+		rc = sys_shutdown(fd, how);
+	ssa_sock_unref(s);
+	return rc;
+}
+
+/*
+ * close() only forgets the descriptor number: the engine learns that the application has no
+ * descriptor of A left from E (HUP), which also covers dup(), fork() and exit.
+ */
+SSA_EXPORT int ssa_close(int fd)
+{
+	struct ssa_sock *s;
+
+	if (!ssa_table_maybe_tls(fd))
+		return sys_close(fd);
+	s = ssa_table_get(fd);
+	ssa_table_forget_fd(fd);
+	if (s != NULL) {
+		if (s->keep_registered || s->generation != ssa_engine_generation())
+			ssa_table_remove(s); /* no engine will: failed, or inherited */
+		ssa_sock_unref(s);
+	}
+	return sys_close(fd);
+}

@@ -1,0 +1,315 @@
+/*
+ * connect(): TCP, the TLS handshake and verification, before the application may write.
+ *
+ * Until the handshake ends, A must not poll writable (SPEC section 8): we shrink A's send
+ * buffer and fill it, so poll, select and epoll in any mode see no POLLOUT.  The engine drains
+ * the filler when the handshake ends, and POLLOUT fires.  A blocking connect() waits for that
+ * same POLLOUT, so both kinds of socket follow one path.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "ssa_internal.h"
+
+static int check_family(struct ssa_sock *s, const struct sockaddr *addr, socklen_t len)
+{
+	socklen_t need = s->family == AF_INET ? sizeof(struct sockaddr_in)
+					      : sizeof(struct sockaddr_in6);
+
+	if (addr == NULL || len < sizeof(sa_family_t))
+		return ssa_fail(s, SSA_E_ADDRESS, "no address");
+	if (addr->sa_family != s->family)
+		return ssa_fail(s, SSA_E_FAMILY, "address family %d on an %s socket",
+				addr->sa_family, s->family == AF_INET ? "AF_INET" : "AF_INET6");
+	if (len < need)
+		return ssa_fail(s, SSA_E_ADDRESS, "address length %u is too short", len);
+	return 0;
+}
+
+/* AF_HOSTNAME: the name becomes the name verified, and each of its addresses is tried. */
+static int resolve_hostname(struct ssa_sock *s, const struct sockaddr *addr, socklen_t len)
+{
+	const struct sockaddr_host *h = (const struct sockaddr_host *)addr;
+	struct addrinfo hints = {.ai_family = s->family, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res, *ai;
+	char name[SSA_HOSTNAME_MAX + 1], port[8];
+	size_t max = len - offsetof(struct sockaddr_host, sin_addr);
+	int rc;
+
+	if (len <= offsetof(struct sockaddr_host, sin_addr))
+		return ssa_fail(s, SSA_E_ADDRESS, "sockaddr_host too short");
+	if (max > sizeof(h->sin_addr.name))
+		max = sizeof(h->sin_addr.name);
+	if (memchr(h->sin_addr.name, '\0', max) == NULL)
+		return ssa_fail(s, SSA_E_ADDRESS, "host name is not NUL-terminated within %zu bytes",
+				max);
+	snprintf(name, sizeof(name), "%s", (const char *)h->sin_addr.name);
+	if (name[0] == '\0')
+		return ssa_fail(s, SSA_E_ADDRESS, "empty host name");
+	snprintf(port, sizeof(port), "%u", ntohs(h->sin_port));
+	rc = getaddrinfo(name, port, &hints, &res);
+	if (rc != 0)
+		return ssa_fail(s, SSA_E_RESOLVE, "%s: %s", name, gai_strerror(rc));
+	s->naddrs = 0;
+	for (ai = res; ai != NULL && s->naddrs < 8; ai = ai->ai_next) {
+		memcpy(&s->connect_addrs[s->naddrs], ai->ai_addr, ai->ai_addrlen);
+		s->connect_lens[s->naddrs++] = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	if (s->opts.hostname[0] == '\0')
+		snprintf(s->opts.hostname, sizeof(s->opts.hostname), "%s", name);
+	return 0;
+}
+
+static int set_destinations(struct ssa_sock *s, const struct sockaddr *addr, socklen_t len)
+{
+	if (addr != NULL && len >= sizeof(sa_family_t) && addr->sa_family == AF_HOSTNAME)
+		return resolve_hostname(s, addr, len);
+	if (check_family(s, addr, len) < 0)
+		return -1;
+	memcpy(&s->connect_addrs[0], addr, len > sizeof(s->connect_addrs[0])
+						   ? sizeof(s->connect_addrs[0]) : len);
+	s->connect_lens[0] = len;
+	s->naddrs = 1;
+	return 0;
+}
+
+/*
+ * Holds off POLLOUT on A: minimum send buffer, filled.  Anything the application wrote before
+ * connect() is discarded, as TCP would have refused it.
+ */
+static int hold_writability(struct ssa_sock *s, int app_fd)
+{
+	static const char zeros[512];
+	socklen_t optlen = sizeof(s->app_sndbuf);
+	int minimum = 1;
+	ssize_t n;
+
+	char sink[4096];
+
+	while (recv(s->engine_fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+	if (sys_getsockopt(app_fd, SOL_SOCKET, SO_SNDBUF, &s->app_sndbuf, &optlen) < 0 ||
+	    sys_setsockopt(app_fd, SOL_SOCKET, SO_SNDBUF, &minimum, sizeof(minimum)) < 0)
+		return -1;
+	s->filler_len = 0;
+	while ((n = send(app_fd, zeros, sizeof(zeros), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+		s->filler_len += (size_t)n;
+	return n < 0 && errno != EAGAIN ? -1 : 0;
+}
+
+/* Engine: the handshake ended; the filler goes and POLLOUT fires on A. */
+static void release_writability(struct ssa_sock *s)
+{
+	char sink[4096];
+	int size = s->app_sndbuf / 2; /* the kernel doubles what it is given (socket(7)) */
+
+	while (s->filler_len > 0) {
+		ssize_t n = recv(s->engine_fd, sink,
+				 s->filler_len < sizeof(sink) ? s->filler_len : sizeof(sink),
+				 MSG_DONTWAIT);
+
+		if (n <= 0)
+			break;
+		s->filler_len -= (size_t)n;
+	}
+	if (s->app_dup >= 0)
+		sys_setsockopt(s->app_dup, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+static int wait_for_handshake(struct ssa_sock *s, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	enum ssa_state state;
+	int err;
+
+	do {
+		/* On EINTR the connection goes on in the background, as TCP's does (connect(2)). */
+		if (poll(&p, 1, -1) < 0)
+			return -1;
+		pthread_mutex_lock(&s->lock);
+		state = s->state;
+		pthread_mutex_unlock(&s->lock);
+	} while (state == SSA_CONNECTING);
+	pthread_mutex_lock(&s->lock);
+	err = s->state == SSA_CONNECTED ? 0 : s->result_error;
+	if (s->state == SSA_CONNECTED || s->state == SSA_FAILED)
+		s->pending_error = 0;
+	pthread_mutex_unlock(&s->lock);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+static int connect_refused_by_state(struct ssa_sock *s)
+{
+	switch (s->state) {
+	case SSA_CONNECTING:
+		return ssa_fail(s, SSA_E_ALREADY, NULL);
+	case SSA_CONNECTED:
+		return ssa_fail(s, SSA_E_ISCONN, NULL);
+	case SSA_LISTENING:
+		return ssa_fail(s, SSA_E_PHASE_WRONG, "the socket is listening");
+	case SSA_FAILED:
+		errno = s->result_error;
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	bool nonblocking = (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = s->state == SSA_NEW ? 0 : -1;
+	pthread_mutex_unlock(&s->lock);
+	if (rc < 0)
+		return connect_refused_by_state(s);
+	if (s->generation != ssa_engine_generation())
+		return ssa_fail(s, SSA_E_INHERITED, NULL);
+	if (set_destinations(s, addr, len) < 0)
+		return -1;
+	s->app_dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (s->app_dup < 0 || hold_writability(s, fd) < 0)
+		return ssa_fail_errno(s, SSA_E_RESOURCES, errno, "cannot prepare the socket");
+	ssa_fd_own(s->app_dup);
+	pthread_mutex_lock(&s->lock);
+	s->state = SSA_CONNECTING;
+	s->role = SSA_CLIENT;
+	s->pending_error = EINPROGRESS;
+	pthread_mutex_unlock(&s->lock);
+	if (ssa_engine_submit(s, SSA_CMD_CONNECT) < 0)
+		return ssa_fail(s, SSA_E_ENGINE, NULL);
+	if (nonblocking) {
+		errno = EINPROGRESS;
+		return -1;
+	}
+	return wait_for_handshake(s, fd);
+}
+
+/* Engine: a later address needs a fresh TCP socket; the options set on the old one follow. */
+static int renew_net_socket(struct ssa_sock *s)
+{
+	static const int copied[][2] = {{SOL_SOCKET, SO_KEEPALIVE}, {IPPROTO_TCP, TCP_NODELAY},
+					{SOL_SOCKET, SO_REUSEADDR}, {SOL_SOCKET, SO_PRIORITY}};
+	int fd = sys_socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	for (unsigned i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
+		int v;
+		socklen_t l = sizeof(v);
+
+		if (sys_getsockopt(s->net_fd, copied[i][0], copied[i][1], &v, &l) == 0)
+			sys_setsockopt(fd, copied[i][0], copied[i][1], &v, l);
+	}
+	if (s->net_registered)
+		epoll_ctl(ssa_engine_epoll_fd(s), EPOLL_CTL_DEL, s->net_fd, NULL);
+	s->net_registered = false;
+	ssa_fd_close_owned(s->net_fd);
+	s->net_fd = fd;
+	ssa_fd_own(fd);
+	return 0;
+}
+
+static void try_next_address(struct ssa_sock *s, int last_err)
+{
+	while (s->next_addr < s->naddrs) {
+		unsigned i = s->next_addr++;
+
+		if (i > 0 && renew_net_socket(s) < 0) {
+			last_err = errno;
+			break;
+		}
+		if (sys_connect(s->net_fd, (struct sockaddr *)&s->connect_addrs[i],
+				s->connect_lens[i]) == 0 ||
+		    errno == EINPROGRESS) {
+			ssa_engine_set_events(s, EPOLLOUT, 0);
+			return;
+		}
+		last_err = errno;
+	}
+	ssa_fail_errno(s, SSA_E_NETWORK, last_err, "%s", strerror(last_err));
+	ssa_connect_done(s, last_err);
+}
+
+void ssa_connect_start(struct ssa_sock *s)
+{
+	ssa_engine_timer_set(s, ssa_now_ms() + ssa_current_policy()->handshake_timeout_ms);
+	try_next_address(s, ECONNREFUSED);
+}
+
+void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events)
+{
+	int r;
+
+	(void)events;
+	if (s->ssl == NULL) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		if (sys_getsockopt(s->net_fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+			err = errno;
+		if (err != 0) {
+			try_next_address(s, err);
+			return;
+		}
+		if (ssa_handshake_begin(s) < 0) {
+			ssa_connect_done(s, EPROTO);
+			return;
+		}
+	}
+	r = ssa_handshake_step(s);
+	if (r != 0)
+		ssa_connect_done(s, r > 0 ? 0 : errno);
+}
+
+void ssa_connect_timeout(struct ssa_sock *s)
+{
+	const char *name = s->opts.hostname[0] ? s->opts.hostname : "the peer";
+
+	ssa_fail(s, SSA_E_TIMEOUT, "no answer from %s within %d ms", name,
+		 ssa_current_policy()->handshake_timeout_ms);
+	ssa_connect_done(s, ETIMEDOUT);
+}
+
+/* Engine: the outcome is published before POLLOUT wakes the application. */
+void ssa_connect_done(struct ssa_sock *s, int err)
+{
+	ssa_engine_timer_set(s, 0);
+	pthread_mutex_lock(&s->lock);
+	if (err == 0) {
+		s->state = SSA_CONNECTED;
+		s->handshake_done = true;
+		s->error[0] = '\0';
+	} else {
+		s->state = SSA_FAILED;
+		s->result_error = err;
+		s->keep_registered = true;
+	}
+	s->pending_error = err;
+	pthread_mutex_unlock(&s->lock);
+	release_writability(s);
+	if (err == 0) {
+		ssa_fd_close_owned(s->app_dup);
+		s->app_dup = -1;
+		ssa_relay_start(s);
+		return;
+	}
+	ssa_relay_cut(s); /* reports ECONNRESET on A: reads fail, never look like EOF */
+	ssa_fd_close_owned(s->app_dup);
+	s->app_dup = -1;
+}

@@ -1,0 +1,85 @@
+/*
+ * Library start-up: OpenSSL, the policy, the fork and exit hooks.  Runs once, on the first TLS
+ * socket, so programs that never create one pay nothing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include "ssa_internal.h"
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_errno;
+static const struct ssa_policy *policy;
+static uint64_t id_base, id_counter;
+
+static void fork_prepare(void)
+{
+	ssa_table_lock_for_fork();
+	ssa_engine_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+	ssa_engine_fork_parent();
+	ssa_table_unlock_after_fork();
+}
+
+static void fork_child(void)
+{
+	ssa_engine_fork_child();
+	ssa_table_unlock_after_fork();
+}
+
+static void flush_at_exit(void)
+{
+	ssa_engine_flush_all();
+}
+
+static void init_library(void)
+{
+	/*
+	 * OpenSSL registers its own atexit cleanup while initialising.  Ours is registered after
+	 * it, so it runs first: the engines flush while OpenSSL is still there.
+	 */
+	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+			     NULL) != 1) {
+		init_errno = ENOMEM;
+		return;
+	}
+	if (RAND_bytes((unsigned char *)&id_base, sizeof(id_base)) != 1)
+		id_base = (uint64_t)getpid() << 32;
+	policy = ssa_policy_builtin();
+	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0 ||
+	    atexit(flush_at_exit) != 0)
+		init_errno = ENOMEM;
+}
+
+int ssa_library_init(void)
+{
+	pthread_once(&init_once, init_library);
+	if (init_errno != 0) {
+		errno = init_errno;
+		return -1;
+	}
+	return 0;
+}
+
+const struct ssa_policy *ssa_current_policy(void)
+{
+	return policy != NULL ? policy : ssa_policy_builtin();
+}
+
+/*
+ * TLS_ID: unique within the process and not guessable from outside it (a random base plus an
+ * odd multiple of a counter never repeats before 2^64 sockets).
+ */
+uint64_t ssa_next_id(void)
+{
+	uint64_t n = __atomic_add_fetch(&id_counter, 1, __ATOMIC_RELAXED);
+
+	return id_base + n * 0x9e3779b97f4a7c15ULL;
+}

@@ -1,0 +1,268 @@
+/*
+ * Internal interfaces of libssa.
+ *
+ * A TLS socket is three descriptors.  The application holds A, one end of an AF_UNIX stream
+ * pair: a real kernel fd, so read/write/poll/epoll/fork work without the library.  The engine
+ * holds E, the other end, and T, the TCP socket to the peer, and relays plaintext between E and
+ * TLS records on T.  struct ssa_sock ties them together; its fields are grouped by owner.
+ */
+#ifndef SSA_INTERNAL_H
+#define SSA_INTERNAL_H
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+#include <ssa/in_tls.h>
+
+#include "ssa_error.h"
+#include "ssa_policy.h"
+
+#define SSA_MUST_USE __attribute__((warn_unused_result))
+#define SSA_HIDDEN __attribute__((visibility("hidden")))
+
+#define SSA_HOSTNAME_MAX 255
+#define SSA_ALPN_MAX 255
+#define SSA_CIPHER_NAME_MAX 64
+#define SSA_IDENTITY_MAX 1024
+#define SSA_MAX_CHAINS 8
+
+enum ssa_state {
+	SSA_NEW,	/* created, neither connected nor listening */
+	SSA_CONNECTING, /* connect() called, handshake under way */
+	SSA_CONNECTED,	/* handshake done (client or accepted) */
+	SSA_LISTENING,
+	SSA_FAILED,	/* connect failed; the socket is unusable */
+};
+
+enum ssa_role { SSA_CLIENT, SSA_SERVER };
+
+/* One certificate chain with its key, as set by TLS_CERTIFICATE_CHAIN + TLS_PRIVATE_KEY. */
+struct ssa_chain {
+	X509 *leaf;
+	STACK_OF(X509) *intermediates;
+	EVP_PKEY *key; /* NULL until TLS_PRIVATE_KEY */
+};
+
+/* What the application asked for before connect() or listen(). */
+struct ssa_opts {
+	char hostname[SSA_HOSTNAME_MAX + 1];	   /* TLS_REMOTE_HOSTNAME, or from AF_HOSTNAME */
+	char serve_name[SSA_HOSTNAME_MAX + 1];	   /* TLS_HOSTNAME on a listener */
+	unsigned char alpn_wire[SSA_ALPN_MAX + 1]; /* TLS_ALPN in wire format */
+	unsigned alpn_len;
+	X509_STORE *trust; /* TLS_TRUSTED_PEER_CERTIFICATES, NULL = policy */
+	struct ssa_chain chains[SSA_MAX_CHAINS];
+	unsigned nchains;
+	int version_min, version_max; /* OpenSSL version numbers, 0 = policy */
+	char *ciphers12;	      /* NULL = policy */
+	char *suites13;		      /* NULL = policy */
+	int session_ttl;	      /* -1 = policy */
+	bool session_reuse;
+};
+
+/* What the handshake negotiated; written once by the engine, then read-only. */
+struct ssa_conn_info {
+	int version;
+	int resumed;
+	char cipher[SSA_CIPHER_NAME_MAX];
+	char alpn[SSA_ALPN_MAX + 1];
+	char sni[SSA_HOSTNAME_MAX + 1];
+	char peer_identity[SSA_IDENTITY_MAX];
+	struct sockaddr_storage local, peer;
+	socklen_t local_len, peer_len;
+};
+
+/* Plaintext waiting for a destination that would block. */
+struct ssa_buf {
+	unsigned char *data;
+	size_t off, len, cap;
+};
+
+struct ssa_engine;
+struct ssa_listener;
+
+struct ssa_sock {
+	/* Immutable after creation. */
+	uint64_t id;
+	int family;
+	ino_t app_ino;	      /* inode of A: identity of the application's open file */
+	int net_fd;	      /* T */
+	int engine_fd;	      /* E */
+	struct ssa_engine *engine;
+
+	/* Shared; under lock.  refs: table + engine + transient users. */
+	pthread_mutex_t lock;
+	unsigned refs;
+	int app_fd; /* last known descriptor number of A (a hint: verify with app_ino) */
+	enum ssa_state state;
+	enum ssa_role role;
+	int pending_error; /* SO_ERROR of a non-blocking connect, 0 when consumed */
+	int result_error;  /* errno of the failed connect, reported again on retry */
+	bool handshake_done;
+	char error[SSA_ERROR_MAX];
+	struct ssa_opts opts;
+	struct ssa_conn_info info;
+	char *peer_chain_pem;
+	struct ssa_listener *listener; /* when LISTENING */
+
+	/* Engine thread only. */
+	SSL *ssl;
+	uint32_t net_events, app_events; /* current epoll interest */
+	bool watched;			 /* E (and T) are in the engine's epoll set */
+	bool app_eof, app_gone, net_eof, close_notify_sent, lingering, closing;
+	struct ssa_buf to_app, to_net;
+	size_t filler_len; /* bytes we wrote into A to hold off POLLOUT */
+	int app_dup;	   /* our dup of A while a connect is pending, else -1 */
+	int app_sndbuf;	   /* A's SO_SNDBUF to restore after the handshake */
+	struct ssa_sock *parent; /* listener that accepted this connection */
+	struct ssa_sock *backlog_next; /* in the parent's backlog; under the parent's lock */
+	bool keep_registered;	       /* failed connect: TLS_ERROR stays until close() */
+	struct sockaddr_storage connect_addrs[8];
+	socklen_t connect_lens[8];
+	unsigned naddrs, next_addr;
+	int64_t deadline_ms; /* handshake or linger deadline, 0 = none */
+	struct ssa_sock *timer_prev, *timer_next;
+	struct ssa_sock *eng_prev, *eng_next; /* all sockets of this engine */
+	bool net_registered;
+	unsigned generation; /* engine generation it was created in (changes in a fork child) */
+
+	/* Registry links; under the registry's lock. */
+	struct ssa_sock *ino_next, *id_next;
+	bool registered;
+};
+
+/* Listener state (engine-owned except the backlog, which is under the sock's lock). */
+struct ssa_listener {
+	SSL_CTX *ctx;
+	struct ssa_sock *backlog_head, *backlog_tail; /* handshaken, not yet handed to A */
+	unsigned handshaking;			      /* accepted TCP, handshake under way */
+	unsigned max_handshaking;
+};
+
+/* Record sent on a listener's pair for each handshaken connection, with A in SCM_RIGHTS. */
+struct ssa_accept_record {
+	uint64_t id;
+	struct ssa_conn_info info;
+};
+
+/* --- library state (ssa_init.c) --- */
+SSA_HIDDEN int ssa_library_init(void) SSA_MUST_USE;
+SSA_HIDDEN const struct ssa_policy *ssa_current_policy(void);
+SSA_HIDDEN uint64_t ssa_next_id(void);
+
+/* --- raw system calls, never interposed (ssa_sys.c) --- */
+SSA_HIDDEN int sys_socket(int domain, int type, int protocol);
+SSA_HIDDEN int sys_connect(int fd, const struct sockaddr *addr, socklen_t len);
+SSA_HIDDEN int sys_bind(int fd, const struct sockaddr *addr, socklen_t len);
+SSA_HIDDEN int sys_listen(int fd, int backlog);
+SSA_HIDDEN int sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+SSA_HIDDEN int sys_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+SSA_HIDDEN int sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+SSA_HIDDEN int sys_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+SSA_HIDDEN int sys_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+SSA_HIDDEN int sys_shutdown(int fd, int how);
+SSA_HIDDEN int sys_close(int fd);
+
+/* Descriptors the engine owns: closed in a forked child, which has no engine. */
+SSA_HIDDEN void ssa_fd_own(int fd);
+SSA_HIDDEN void ssa_fd_disown(int fd);
+SSA_HIDDEN void ssa_fd_close_all_owned(void);
+SSA_HIDDEN int ssa_fd_close_owned(int fd);
+
+/* --- socket registry (ssa_table.c) --- */
+SSA_HIDDEN int ssa_table_insert(struct ssa_sock *s, int app_fd) SSA_MUST_USE;
+SSA_HIDDEN struct ssa_sock *ssa_table_get(int fd); /* referenced, or NULL (errno untouched) */
+SSA_HIDDEN struct ssa_sock *ssa_table_get_id(uint64_t id);
+SSA_HIDDEN void ssa_table_forget_fd(int fd);
+SSA_HIDDEN void ssa_table_remove(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_table_maybe_tls(int fd);
+SSA_HIDDEN void ssa_table_lock_for_fork(void);
+SSA_HIDDEN void ssa_table_unlock_after_fork(void);
+SSA_HIDDEN void ssa_table_for_each(void (*fn)(struct ssa_sock *, void *), void *arg);
+
+/* --- socket objects (ssa_sock.c) --- */
+SSA_HIDDEN struct ssa_sock *ssa_sock_new(int family);
+SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
+SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
+SSA_HIDDEN int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+SSA_HIDDEN int ssa_fail_errno(struct ssa_sock *s, enum ssa_error_code code, int err,
+			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+SSA_HIDDEN void ssa_opts_free(struct ssa_opts *o);
+SSA_HIDDEN int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd) SSA_MUST_USE;
+
+/* --- TLS contexts and trust (ssa_tlsctx.c) --- */
+SSA_HIDDEN SSL_CTX *ssa_client_ctx(void);
+SSA_HIDDEN SSL_CTX *ssa_server_ctx_new(struct ssa_sock *listener) SSA_MUST_USE;
+SSA_HIDDEN X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size);
+SSA_HIDDEN int ssa_chain_load(struct ssa_chain *c, const char *path, char *why, size_t n);
+SSA_HIDDEN int ssa_key_load(struct ssa_chain *c, const char *path, char *why, size_t n);
+SSA_HIDDEN void ssa_chain_free(struct ssa_chain *c);
+SSA_HIDDEN const char *ssa_version_name(int version);
+SSA_HIDDEN int ssa_version_from_wire(int wire);
+
+/* --- handshake (ssa_handshake.c) --- */
+SSA_HIDDEN int ssa_handshake_begin(struct ssa_sock *s) SSA_MUST_USE;
+SSA_HIDDEN int ssa_handshake_step(struct ssa_sock *s); /* 1 done, 0 again, -1 failed */
+SSA_HIDDEN void ssa_handshake_snapshot(struct ssa_sock *s);
+SSA_HIDDEN void ssa_describe_tls_failure(struct ssa_sock *s, int ssl_ret);
+SSA_HIDDEN char *ssa_ciphers_allowed(struct ssa_sock *s);
+
+/* --- data path (ssa_relay.c) --- */
+SSA_HIDDEN void ssa_relay_net_ready(struct ssa_sock *s, uint32_t events);
+SSA_HIDDEN void ssa_relay_app_ready(struct ssa_sock *s, uint32_t events);
+SSA_HIDDEN void ssa_relay_start(struct ssa_sock *s);
+SSA_HIDDEN void ssa_relay_cut(struct ssa_sock *s);
+SSA_HIDDEN void ssa_relay_finish(struct ssa_sock *s);
+SSA_HIDDEN void ssa_buf_free(struct ssa_buf *b);
+
+/* --- engine threads (ssa_engine.c) --- */
+enum ssa_cmd { SSA_CMD_WATCH, SSA_CMD_CONNECT, SSA_CMD_LISTEN, SSA_CMD_ADOPT, SSA_CMD_DELIVER };
+SSA_HIDDEN struct ssa_engine *ssa_engine_pick(void);
+SSA_HIDDEN int ssa_engine_submit(struct ssa_sock *s, enum ssa_cmd cmd) SSA_MUST_USE;
+SSA_HIDDEN void ssa_engine_set_events(struct ssa_sock *s, uint32_t net, uint32_t app);
+SSA_HIDDEN void ssa_engine_timer_set(struct ssa_sock *s, int64_t deadline_ms);
+SSA_HIDDEN void ssa_engine_release(struct ssa_sock *s);
+SSA_HIDDEN int64_t ssa_now_ms(void);
+SSA_HIDDEN int ssa_engine_epoll_fd(struct ssa_sock *s);
+SSA_HIDDEN void ssa_engine_flush_all(void);
+SSA_HIDDEN void ssa_engine_fork_prepare(void);
+SSA_HIDDEN void ssa_engine_fork_parent(void);
+SSA_HIDDEN void ssa_engine_fork_child(void);
+SSA_HIDDEN unsigned ssa_engine_generation(void);
+SSA_HIDDEN bool ssa_engine_exiting(void);
+
+/* --- client connect (ssa_connect.c) --- */
+SSA_HIDDEN void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events);
+SSA_HIDDEN void ssa_connect_start(struct ssa_sock *s);
+SSA_HIDDEN void ssa_connect_done(struct ssa_sock *s, int err);
+SSA_HIDDEN void ssa_connect_timeout(struct ssa_sock *s);
+
+/* --- listeners (ssa_listen.c) --- */
+SSA_HIDDEN void ssa_listen_start(struct ssa_sock *s);
+SSA_HIDDEN void ssa_listen_net_ready(struct ssa_sock *s);
+SSA_HIDDEN void ssa_listen_app_ready(struct ssa_sock *s, uint32_t events);
+SSA_HIDDEN void ssa_accepted_handshake_ready(struct ssa_sock *s);
+SSA_HIDDEN void ssa_accepted_done(struct ssa_sock *s, bool ok);
+SSA_HIDDEN void ssa_listener_free(struct ssa_listener *l);
+SSA_HIDDEN void ssa_listen_deliver(struct ssa_sock *s);
+SSA_HIDDEN int ssa_listen_tls(struct ssa_sock *s, int backlog);
+SSA_HIDDEN int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t *len,
+			      int flags);
+SSA_HIDDEN int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr,
+			       socklen_t len);
+
+/* --- options (ssa_options.c) --- */
+SSA_HIDDEN int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t len);
+SSA_HIDDEN int ssa_tls_getsockopt(struct ssa_sock *s, int name, void *val, socklen_t *len);
+SSA_HIDDEN int ssa_cipher_option(struct ssa_sock *s, int name, const void *val, socklen_t len);
+SSA_HIDDEN int ssa_opt_string(struct ssa_sock *s, const void *val, socklen_t len, char *out,
+			      size_t max) SSA_MUST_USE;
+
+#endif /* SSA_INTERNAL_H */

@@ -1,0 +1,365 @@
+/*
+ * Servers: listen() and accept().
+ *
+ * The engine accepts on T, handshakes each connection (spread over the engines), and only
+ * then passes the new connection's A to the listener's pair, one fixed-size record with the
+ * descriptor attached (SCM_RIGHTS).  So the listening fd is readable exactly when a handshaken
+ * connection waits, and failed handshakes never reach accept().  Records are read whole: a
+ * stream read stops after a message carrying descriptors, and each record is one message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ssa_internal.h"
+
+#define SSA_ACCEPTS_PER_WAKE 32
+
+static bool chains_complete(struct ssa_sock *s)
+{
+	for (unsigned i = 0; i < s->opts.nchains; i++)
+		if (s->opts.chains[i].key == NULL)
+			return false;
+	return s->opts.nchains > 0;
+}
+
+int ssa_listen_tls(struct ssa_sock *s, int backlog)
+{
+	struct ssa_listener *l;
+
+	if (s->state == SSA_LISTENING)
+		return sys_listen(s->net_fd, backlog);
+	if (s->state != SSA_NEW)
+		return ssa_fail(s, SSA_E_PHASE_WRONG, "listen() on a connected socket");
+	if (s->generation != ssa_engine_generation())
+		return ssa_fail(s, SSA_E_INHERITED, NULL);
+	if (!chains_complete(s))
+		return ssa_fail(s, SSA_E_NO_CERTIFICATE,
+				s->opts.nchains ? "a certificate chain has no private key"
+						: "set TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY "
+						  "before listen(), or give the policy server "
+						  "certificates");
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return ssa_fail(s, SSA_E_RESOURCES, NULL);
+	l->max_handshaking = backlog > 64 ? (unsigned)backlog : 64;
+	l->ctx = ssa_server_ctx_new(s);
+	if (l->ctx == NULL) {
+		free(l);
+		return ssa_fail(s, SSA_E_HANDSHAKE, "cannot build the server context");
+	}
+	if (sys_listen(s->net_fd, backlog) < 0) {
+		int err = errno;
+
+		ssa_listener_free(l);
+		return ssa_fail_errno(s, SSA_E_NETWORK, err, "listen: %s", strerror(err));
+	}
+	pthread_mutex_lock(&s->lock);
+	s->listener = l;
+	s->state = SSA_LISTENING;
+	s->role = SSA_SERVER;
+	pthread_mutex_unlock(&s->lock);
+	if (ssa_engine_submit(s, SSA_CMD_LISTEN) < 0)
+		return ssa_fail(s, SSA_E_ENGINE, NULL);
+	return 0;
+}
+
+void ssa_listener_free(struct ssa_listener *l)
+{
+	while (l->backlog_head != NULL) {
+		struct ssa_sock *c = l->backlog_head;
+
+		l->backlog_head = c->backlog_next;
+		ssa_fd_close_owned(c->app_dup); /* its engine sees HUP and lets it go */
+		c->app_dup = -1;
+		ssa_sock_unref(c);
+	}
+	SSL_CTX_free(l->ctx);
+	free(l);
+}
+
+/* --- engine side --- */
+
+static void update_listener_interest(struct ssa_sock *s)
+{
+	struct ssa_listener *l = s->listener;
+	bool room, queued;
+
+	pthread_mutex_lock(&s->lock);
+	room = l->handshaking < l->max_handshaking;
+	queued = l->backlog_head != NULL;
+	pthread_mutex_unlock(&s->lock);
+	ssa_engine_set_events(s, room ? EPOLLIN : 0, queued ? EPOLLOUT : 0);
+}
+
+void ssa_listen_start(struct ssa_sock *s)
+{
+	update_listener_interest(s);
+}
+
+static struct ssa_sock *adopt_tcp(struct ssa_sock *s, int tcp_fd)
+{
+	struct ssa_sock *c = ssa_sock_new(s->family);
+	struct stat st;
+	int app_fd;
+
+	if (c == NULL)
+		return NULL;
+	c->net_fd = tcp_fd;
+	ssa_fd_own(tcp_fd);
+	c->role = SSA_SERVER;
+	c->state = SSA_CONNECTING;
+	c->generation = s->generation;
+	if (ssa_app_end_pair(SOCK_CLOEXEC, &app_fd, &c->engine_fd) < 0 || fstat(app_fd, &st) < 0)
+		goto fail;
+	c->app_dup = app_fd; /* the A to hand over; owned by us until accept() takes it */
+	ssa_fd_own(app_fd);
+	c->app_ino = st.st_ino;
+	ssa_sock_ref(s);
+	c->parent = s;
+	c->engine = ssa_engine_pick();
+	return c;
+fail:
+	ssa_sock_unref(c);
+	return NULL;
+}
+
+void ssa_listen_net_ready(struct ssa_sock *s)
+{
+	struct ssa_listener *l = s->listener;
+
+	for (int i = 0; i < SSA_ACCEPTS_PER_WAKE; i++) {
+		int fd = sys_accept4(s->net_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ssa_sock *c;
+
+		if (fd < 0)
+			break;
+		c = adopt_tcp(s, fd);
+		if (c == NULL || ssa_handshake_begin(c) < 0) {
+			if (c != NULL)
+				ssa_sock_unref(c);
+			else
+				sys_close(fd);
+			continue;
+		}
+		pthread_mutex_lock(&s->lock);
+		l->handshaking++;
+		pthread_mutex_unlock(&s->lock);
+		if (ssa_engine_submit(c, SSA_CMD_ADOPT) < 0)
+			ssa_accepted_done(c, false);
+		ssa_sock_unref(c);
+	}
+	update_listener_interest(s);
+}
+
+static bool send_record(struct ssa_sock *s, struct ssa_sock *c)
+{
+	struct ssa_accept_record rec = {.id = c->id, .info = c->info};
+	char control[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = &rec, .iov_len = sizeof(rec)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control,
+			     .msg_controllen = sizeof(control)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &c->app_dup, sizeof(int));
+	return sendmsg(s->engine_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(rec);
+}
+
+/* Listener's engine: hands queued connections to accept(), as far as A has room. */
+static void deliver_backlog(struct ssa_sock *s)
+{
+	struct ssa_listener *l = s->listener;
+
+	pthread_mutex_lock(&s->lock);
+	while (l->backlog_head != NULL && send_record(s, l->backlog_head)) {
+		struct ssa_sock *c = l->backlog_head;
+
+		l->backlog_head = c->backlog_next;
+		if (l->backlog_head == NULL)
+			l->backlog_tail = NULL;
+		ssa_fd_close_owned(c->app_dup);
+		c->app_dup = -1;
+		ssa_sock_unref(c);
+	}
+	pthread_mutex_unlock(&s->lock);
+	update_listener_interest(s);
+}
+
+/* The application closed the listener: the port goes now, queued connections with it. */
+static void close_listener(struct ssa_sock *s)
+{
+	struct ssa_listener *l = s->listener;
+
+	pthread_mutex_lock(&s->lock);
+	s->state = SSA_FAILED;
+	while (l->backlog_head != NULL) {
+		struct ssa_sock *c = l->backlog_head;
+
+		l->backlog_head = c->backlog_next;
+		ssa_fd_close_owned(c->app_dup);
+		c->app_dup = -1;
+		ssa_sock_unref(c);
+	}
+	l->backlog_tail = NULL;
+	pthread_mutex_unlock(&s->lock);
+	ssa_engine_release(s);
+	ssa_fd_close_owned(s->net_fd);
+	s->net_fd = -1;
+}
+
+void ssa_listen_app_ready(struct ssa_sock *s, uint32_t events)
+{
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		close_listener(s);
+		return;
+	}
+	if (events & EPOLLOUT)
+		deliver_backlog(s);
+}
+
+void ssa_accepted_handshake_ready(struct ssa_sock *s)
+{
+	int r = ssa_handshake_step(s);
+
+	if (r != 0)
+		ssa_accepted_done(s, r > 0);
+}
+
+/* The connection's engine: queue it on the listener, whose engine delivers it. */
+void ssa_accepted_done(struct ssa_sock *c, bool ok)
+{
+	struct ssa_sock *s = c->parent;
+	struct ssa_listener *l = s->listener;
+
+	ssa_engine_timer_set(c, 0);
+	pthread_mutex_lock(&s->lock);
+	l->handshaking--;
+	if (ok && s->state == SSA_LISTENING) {
+		ssa_sock_ref(c);
+		c->backlog_next = NULL;
+		if (l->backlog_tail)
+			l->backlog_tail->timer_next = c;
+		else
+			l->backlog_head = c;
+		l->backlog_tail = c;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!ok) {
+		ssa_engine_release(c);
+		ssa_fd_close_owned(c->app_dup);
+		c->app_dup = -1;
+	} else {
+		pthread_mutex_lock(&c->lock);
+		c->state = SSA_CONNECTED;
+		c->handshake_done = true;
+		pthread_mutex_unlock(&c->lock);
+		if (ssa_table_insert(c, -1) < 0) {
+			/* without memory the connection still works; only getsockopt misses it */
+		}
+		ssa_relay_start(c);
+	}
+	if (ssa_engine_submit(s, SSA_CMD_DELIVER) < 0) {
+		/* the listener's next wake-up delivers it */
+	}
+}
+
+void ssa_listen_deliver(struct ssa_sock *s)
+{
+	if (s->state == SSA_LISTENING && !s->closing)
+		deliver_backlog(s);
+}
+
+/* --- application side of accept() --- */
+
+static int receive_record(int fd, struct ssa_accept_record *rec, int flags)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = rec, .iov_len = sizeof(*rec)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control,
+			     .msg_controllen = sizeof(control)};
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(fd, &msg, (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0);
+	int conn_fd = -1;
+
+	if (n < 0)
+		return -1;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&conn_fd, CMSG_DATA(cm), sizeof(int));
+	if (n != (ssize_t)sizeof(*rec) || conn_fd < 0) {
+		if (conn_fd >= 0)
+			sys_close(conn_fd);
+		errno = n == 0 ? EINVAL : ECONNABORTED;
+		return -1;
+	}
+	return conn_fd;
+}
+
+/*
+ * The connection object lives in this process unless accept() runs in a child forked after
+ * listen(): then a copy is made from the record, without an engine of its own.
+ */
+static struct ssa_sock *accepted_object(const struct ssa_accept_record *rec, int fd, int family)
+{
+	struct ssa_sock *c = ssa_table_get_id(rec->id);
+	struct stat st;
+
+	if (c != NULL) {
+		if (ssa_table_insert(c, fd) < 0) {
+			/* the fd hint is an optimisation; the inode still finds c */
+		}
+		return c;
+	}
+	c = ssa_sock_new(family);
+	if (c == NULL || fstat(fd, &st) < 0)
+		return c;
+	c->id = rec->id;
+	c->app_ino = st.st_ino;
+	c->info = rec->info;
+	c->role = SSA_SERVER;
+	c->state = SSA_CONNECTED;
+	c->handshake_done = true;
+	c->generation = ssa_engine_generation() - 1; /* no engine here */
+	if (ssa_table_insert(c, fd) < 0) {
+		/* as above */
+	}
+	return c;
+}
+
+int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t *len,
+		   int flags)
+{
+	struct ssa_accept_record rec;
+	struct ssa_sock *c;
+	int conn_fd;
+
+	if (s->state != SSA_LISTENING)
+		return ssa_fail(s, SSA_E_OPTION_VALUE, "accept() on a socket that is not listening");
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return ssa_fail(s, SSA_E_OPTION_VALUE, "unknown accept4() flags 0x%x", flags);
+	if ((conn_fd = receive_record(fd, &rec, flags)) < 0)
+		return -1;
+	if ((flags & SOCK_NONBLOCK) && fcntl(conn_fd, F_SETFL, O_NONBLOCK) < 0) {
+		sys_close(conn_fd);
+		return -1;
+	}
+	c = accepted_object(&rec, conn_fd, s->family);
+	if (c != NULL)
+		ssa_sock_unref(c);
+	if (addr != NULL && len != NULL) {
+		memcpy(addr, &rec.info.peer, *len < rec.info.peer_len ? *len : rec.info.peer_len);
+		*len = rec.info.peer_len;
+	}
+	return conn_fd;
+}

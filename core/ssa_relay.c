@@ -1,0 +1,367 @@
+/*
+ * The data path: plaintext between the application's pair (E) and TLS records on T.
+ *
+ * Level-triggered: a direction whose destination would block stops watching its source and
+ * watches the destination instead, so nothing is read that cannot be delivered, and the
+ * kernel's buffers provide the back-pressure.  Data is copied once into a per-thread buffer
+ * and only kept (in to_app/to_net) when a destination blocks part-way.
+ *
+ * End of stream (SPEC section 3): the peer's close_notify becomes EOF on A; a TCP EOF or error
+ * without it becomes ECONNRESET on A after the data received.  The application's
+ * shutdown(SHUT_WR) becomes close_notify and a FIN; its close() becomes the same after all it
+ * wrote has been sent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "ssa_internal.h"
+
+#define SSA_CHUNK (64 * 1024)
+#define SSA_ROUNDS 16 /* chunks per wake-up and direction, so one busy socket cannot starve others */
+
+static __thread unsigned char chunk[SSA_CHUNK];
+
+void ssa_buf_free(struct ssa_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+static int buf_keep(struct ssa_buf *b, const unsigned char *data, size_t len)
+{
+	if (b->cap < len) {
+		unsigned char *n = realloc(b->data, len);
+
+		if (n == NULL)
+			return -1;
+		b->data = n;
+		b->cap = len;
+	}
+	memcpy(b->data, data, len);
+	b->off = 0;
+	b->len = len;
+	return 0;
+}
+
+/* Gives the buffer back once emptied: idle connections hold no plaintext buffers. */
+static void buf_consumed(struct ssa_buf *b, size_t n)
+{
+	b->off += n;
+	b->len -= n;
+	if (b->len == 0)
+		ssa_buf_free(b);
+}
+
+static uint32_t net_interest(struct ssa_sock *s)
+{
+	uint32_t ev = 0;
+
+	if (!s->net_eof && s->to_app.len == 0)
+		ev |= EPOLLIN;
+	if (s->to_net.len > 0 || (s->app_eof && !s->close_notify_sent))
+		ev |= EPOLLOUT;
+	if (s->lingering)
+		ev = EPOLLIN;
+	return ev;
+}
+
+/* No EPOLLRDHUP: level-triggered, it would fire forever after a half-close.  HUP always comes. */
+static uint32_t app_interest(struct ssa_sock *s)
+{
+	uint32_t ev = 0;
+
+	if (!s->app_eof && s->to_net.len == 0)
+		ev |= EPOLLIN;
+	if (s->to_app.len > 0)
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+static void update_interest(struct ssa_sock *s)
+{
+	if (!s->closing)
+		ssa_engine_set_events(s, net_interest(s), app_interest(s));
+}
+
+/* A dup of A, found by its inode: the number we know first, then the process's table. */
+static int find_app_end(struct ssa_sock *s)
+{
+	char link[64], want[64];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int fd = s->app_dup >= 0 ? fcntl(s->app_dup, F_DUPFD_CLOEXEC, 0) : -1;
+
+	if (fd < 0 && s->app_fd >= 0)
+		fd = fcntl(s->app_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == s->app_ino)
+		return fd;
+	if (fd >= 0)
+		sys_close(fd);
+	snprintf(want, sizeof(want), "socket:[%lu]", (unsigned long)s->app_ino);
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	fd = -1;
+	while (fd < 0 && (de = readdir(d)) != NULL) {
+		char path[300];
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0 && (link[n] = '\0', strcmp(link, want) == 0))
+			fd = fcntl(atoi(de->d_name), F_DUPFD_CLOEXEC, 0);
+	}
+	closedir(d);
+	return fd;
+}
+
+/*
+ * Closing E while its receive queue holds unread bytes makes the kernel report ECONNRESET on A
+ * once A's queued data has been read (af_unix: unix_release_sock).  One byte written through
+ * A guarantees the queue is not empty.
+ */
+static void reset_app_end(struct ssa_sock *s)
+{
+	int unread = 0;
+
+	if (s->engine_fd < 0)
+		return;
+	if (ioctl(s->engine_fd, FIONREAD, &unread) == 0 && unread == 0) {
+		int a = find_app_end(s);
+
+		if (a >= 0) {
+			if (send(a, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+				unread = -1;
+			sys_close(a);
+		}
+	}
+	ssa_fd_close_owned(s->engine_fd);
+	s->engine_fd = -1;
+}
+
+/* The connection is broken: the application sees ECONNRESET after what it already has. */
+void ssa_relay_cut(struct ssa_sock *s)
+{
+	if (s->to_app.len > 0) {
+		/* Deliver what was decrypted before the break, as far as A has room. */
+		ssize_t n = send(s->engine_fd, s->to_app.data + s->to_app.off, s->to_app.len,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)n;
+	}
+	ssa_engine_release(s);
+	reset_app_end(s);
+}
+
+/* Nothing more to read from A and nobody to write to: E goes, or its HUP would fire forever. */
+static void drop_app_end(struct ssa_sock *s)
+{
+	if (s->engine_fd < 0)
+		return;
+	epoll_ctl(ssa_engine_epoll_fd(s), EPOLL_CTL_DEL, s->engine_fd, NULL);
+	ssa_fd_close_owned(s->engine_fd);
+	s->engine_fd = -1;
+}
+
+static void linger_or_release(struct ssa_sock *s)
+{
+	/*
+	 * Closing T with unread data would make the kernel send RST and drop what is still in
+	 * flight, close_notify included.  So wait for the peer's FIN (or the linger timeout).
+	 */
+	s->lingering = true;
+	s->net_eof = false;
+	ssa_engine_timer_set(s, ssa_now_ms() + ssa_current_policy()->linger_timeout_ms);
+	ssa_engine_set_events(s, EPOLLIN, 0);
+}
+
+static void send_close_notify(struct ssa_sock *s)
+{
+	int r = SSL_shutdown(s->ssl);
+
+	if (r < 0 && SSL_get_error(s->ssl, r) == SSL_ERROR_WANT_WRITE)
+		return; /* retried when T is writable */
+	ERR_clear_error();
+	s->close_notify_sent = true;
+	sys_shutdown(s->net_fd, SHUT_WR);
+	if (s->app_gone)
+		linger_or_release(s);
+}
+
+/* Application to network. Returns -1 when the connection was cut. */
+static int pump_to_net(struct ssa_sock *s)
+{
+	for (int round = 0; round < SSA_ROUNDS; round++) {
+		size_t written;
+		ssize_t n;
+
+		if (s->to_net.len > 0) {
+			int r = SSL_write_ex(s->ssl, s->to_net.data + s->to_net.off, s->to_net.len,
+					     &written);
+
+			if (r != 1) {
+				int e = SSL_get_error(s->ssl, r);
+
+				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+					return 0;
+				return -1;
+			}
+			buf_consumed(&s->to_net, written);
+		}
+		if (s->app_eof)
+			break;
+		if (s->engine_fd < 0) {
+			s->app_eof = true;
+			break;
+		}
+		n = recv(s->engine_fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		if (n == 0) {
+			s->app_eof = true;
+			break;
+		}
+		if (buf_keep(&s->to_net, chunk, (size_t)n) < 0)
+			return -1;
+	}
+	if (s->app_eof && s->to_net.len == 0 && !s->close_notify_sent)
+		send_close_notify(s);
+	return 0;
+}
+
+static int deliver_to_app(struct ssa_sock *s, const unsigned char *data, size_t len)
+{
+	ssize_t n;
+
+	if (s->app_gone)
+		return 0; /* closed: what arrives now has no reader, as with TCP */
+	n = send(s->engine_fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (n < 0) {
+		if (errno != EAGAIN)
+			return -1; /* A is gone: nobody to deliver to */
+		n = 0;
+	}
+	if ((size_t)n < len && buf_keep(&s->to_app, data + n, len - (size_t)n) < 0)
+		return -1;
+	return 0;
+}
+
+/* Network to application.  Returns -1 when the connection was cut. */
+static int pump_to_app(struct ssa_sock *s)
+{
+	if (s->to_app.len > 0 && s->app_gone)
+		ssa_buf_free(&s->to_app);
+	if (s->to_app.len > 0) {
+		ssize_t n = send(s->engine_fd, s->to_app.data + s->to_app.off, s->to_app.len,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -1;
+		buf_consumed(&s->to_app, (size_t)n);
+		if (s->to_app.len > 0)
+			return 0;
+	}
+	for (int round = 0; round < SSA_ROUNDS && !s->net_eof; round++) {
+		size_t got;
+		int r = SSL_read_ex(s->ssl, chunk, sizeof(chunk), &got);
+
+		if (r == 1) {
+			if (deliver_to_app(s, chunk, got) < 0)
+				return -1;
+			if (s->to_app.len > 0)
+				return 0;
+			continue;
+		}
+		switch (SSL_get_error(s->ssl, r)) {
+		case SSL_ERROR_WANT_READ:
+		case SSL_ERROR_WANT_WRITE:
+			return 0;
+		case SSL_ERROR_ZERO_RETURN: /* close_notify: EOF for the application */
+			s->net_eof = true;
+			if (s->engine_fd >= 0)
+				sys_shutdown(s->engine_fd, SHUT_WR);
+			return 0;
+		default: /* truncation (EOF without close_notify) or a TLS error */
+			ERR_clear_error();
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void after_pump(struct ssa_sock *s)
+{
+	if (s->closing || s->lingering)
+		return;
+	update_interest(s);
+}
+
+void ssa_relay_net_ready(struct ssa_sock *s, uint32_t events)
+{
+	if (s->lingering) {
+		ssize_t n = recv(s->net_fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			ssa_engine_release(s);
+		return;
+	}
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && pump_to_app(s) < 0) {
+		ssa_relay_cut(s);
+		return;
+	}
+	if ((events & EPOLLOUT) && pump_to_net(s) < 0) {
+		ssa_relay_cut(s);
+		return;
+	}
+	after_pump(s);
+}
+
+void ssa_relay_app_ready(struct ssa_sock *s, uint32_t events)
+{
+	if (events & EPOLLHUP)
+		s->app_gone = true; /* every descriptor of A is closed */
+	if ((events & EPOLLOUT) && pump_to_app(s) < 0) {
+		ssa_relay_cut(s);
+		return;
+	}
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && pump_to_net(s) < 0) {
+		ssa_relay_cut(s);
+		return;
+	}
+	if (s->app_gone && s->app_eof)
+		drop_app_end(s);
+	after_pump(s);
+}
+
+void ssa_relay_start(struct ssa_sock *s)
+{
+	update_interest(s);
+}
+
+/* At exit: send what the application wrote, then close_notify, as if it had closed A. */
+void ssa_relay_finish(struct ssa_sock *s)
+{
+	s->app_gone = true;
+	if (pump_to_net(s) < 0) {
+		ssa_relay_cut(s);
+		return;
+	}
+	if (!s->app_eof) {
+		s->app_eof = true;
+		if (s->to_net.len == 0)
+			send_close_notify(s);
+	}
+	drop_app_end(s);
+	after_pump(s);
+}

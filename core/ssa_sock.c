@@ -1,0 +1,137 @@
+/* TLS socket objects: creation, reference counting, and the failure setter. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ssa_internal.h"
+
+struct ssa_sock *ssa_sock_new(int family)
+{
+	struct ssa_sock *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	s->refs = 1;
+	s->id = ssa_next_id();
+	s->family = family;
+	s->net_fd = -1;
+	s->engine_fd = -1;
+	s->app_fd = -1;
+	s->app_dup = -1;
+	s->state = SSA_NEW;
+	s->opts.session_ttl = -1;
+	s->opts.session_reuse = true;
+	return s;
+}
+
+void ssa_sock_ref(struct ssa_sock *s)
+{
+	__atomic_fetch_add(&s->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void sock_free(struct ssa_sock *s)
+{
+	if (s->ssl != NULL)
+		SSL_free(s->ssl);
+	ssa_fd_close_owned(s->net_fd);
+	ssa_fd_close_owned(s->engine_fd);
+	ssa_fd_close_owned(s->app_dup);
+	ssa_buf_free(&s->to_app);
+	ssa_buf_free(&s->to_net);
+	ssa_opts_free(&s->opts);
+	if (s->listener != NULL)
+		ssa_listener_free(s->listener);
+	if (s->parent != NULL)
+		ssa_sock_unref(s->parent);
+	free(s->peer_chain_pem);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+void ssa_sock_unref(struct ssa_sock *s)
+{
+	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		sock_free(s);
+}
+
+void ssa_opts_free(struct ssa_opts *o)
+{
+	for (unsigned i = 0; i < o->nchains; i++)
+		ssa_chain_free(&o->chains[i]);
+	o->nchains = 0;
+	X509_STORE_free(o->trust);
+	o->trust = NULL;
+	free(o->ciphers12);
+	free(o->suites13);
+	o->ciphers12 = o->suites13 = NULL;
+}
+
+static int fail_v(struct ssa_sock *s, enum ssa_error_code code, int sys_errno, const char *fmt,
+		  va_list ap)
+{
+	char details[SSA_ERROR_MAX];
+	int err;
+
+	if (fmt != NULL)
+		vsnprintf(details, sizeof(details), fmt, ap);
+	pthread_mutex_lock(&s->lock);
+	err = ssa_error_format(s->error, sizeof(s->error), code, sys_errno,
+			       fmt != NULL ? "%s" : NULL, details);
+	pthread_mutex_unlock(&s->lock);
+	errno = err;
+	return -1;
+}
+
+/* Sets errno and TLS_ERROR for a failure of s, and returns -1.  The caller holds no lock. */
+int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = fail_v(s, code, 0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* As ssa_fail, for codes that report the system's errno (network errors). */
+int ssa_fail_errno(struct ssa_sock *s, enum ssa_error_code code, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = fail_v(s, code, err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/*
+ * The application's end A and the engine's end E.  A carries the caller's SOCK_NONBLOCK and
+ * SOCK_CLOEXEC; E is always non-blocking and close-on-exec.
+ */
+int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0)
+		goto fail;
+	if (!(type_flags & SOCK_CLOEXEC) && fcntl(sv[0], F_SETFD, 0) < 0)
+		goto fail;
+	if ((type_flags & SOCK_NONBLOCK) && fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
+		goto fail;
+	ssa_fd_own(sv[1]);
+	*app_fd = sv[0];
+	*engine_fd = sv[1];
+	return 0;
+fail:
+	sys_close(sv[0]);
+	sys_close(sv[1]);
+	return -1;
+}

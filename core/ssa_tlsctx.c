@@ -1,0 +1,291 @@
+/*
+ * TLS contexts, trust stores and certificate files.
+ *
+ * Loading a trust store costs milliseconds, so contexts are shared: one client context per
+ * process (per-socket settings go on the SSL object), one server context per listener, and
+ * trust stores named by applications are cached by path.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "ssa_internal.h"
+
+static pthread_once_t client_once = PTHREAD_ONCE_INIT;
+static SSL_CTX *client_ctx;
+
+static int apply_policy(SSL_CTX *ctx, const struct ssa_policy *p)
+{
+	if (SSL_CTX_set_min_proto_version(ctx, p->min_version) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, p->max_version) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, p->ciphers12) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, p->suites13) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, p->groups) != 1)
+		return -1;
+	SSL_CTX_set_security_level(ctx, p->security_level);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	/* Idle connections give their 16 KiB record buffers back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_verify_depth(ctx, p->verify_depth);
+	return 0;
+}
+
+static int load_policy_trust(SSL_CTX *ctx, const struct ssa_policy *p)
+{
+	if (p->trust_file == NULL && p->trust_dir == NULL)
+		return SSL_CTX_set_default_verify_paths(ctx) == 1 ? 0 : -1;
+	return SSL_CTX_load_verify_locations(ctx, p->trust_file, p->trust_dir) == 1 ? 0 : -1;
+}
+
+static void build_client_ctx(void)
+{
+	const struct ssa_policy *p = ssa_current_policy();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL || apply_policy(ctx, p) < 0 || load_policy_trust(ctx, p) < 0) {
+		SSL_CTX_free(ctx);
+		return;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	client_ctx = ctx;
+}
+
+SSL_CTX *ssa_client_ctx(void)
+{
+	pthread_once(&client_once, build_client_ctx);
+	return client_ctx;
+}
+
+/* The chain whose leaf names the client's SNI, else the first (RFC 6066 section 3). */
+static int select_certificate(SSL *ssl, void *arg)
+{
+	struct ssa_sock *l = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	struct ssa_chain *c = &l->opts.chains[0];
+
+	for (unsigned i = 0; name != NULL && i < l->opts.nchains; i++) {
+		if (X509_check_host(l->opts.chains[i].leaf, name, 0, 0, NULL) == 1) {
+			c = &l->opts.chains[i];
+			break;
+		}
+	}
+	return SSL_use_cert_and_key(ssl, c->leaf, c->key, c->intermediates, 1) == 1;
+}
+
+/* A listener with TLS_HOSTNAME serves only that name. */
+static int check_servername(SSL *ssl, int *alert, void *arg)
+{
+	struct ssa_sock *l = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	if (l->opts.serve_name[0] == '\0' || name == NULL ||
+	    strcasecmp(name, l->opts.serve_name) == 0)
+		return SSL_TLSEXT_ERR_OK;
+	*alert = SSL_AD_UNRECOGNIZED_NAME;
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+/* RFC 7301 section 3.2: with no protocol in common the server answers no_application_protocol. */
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned inlen, void *arg)
+{
+	struct ssa_sock *l = arg;
+	unsigned char *chosen;
+
+	(void)ssl;
+	if (SSL_select_next_proto(&chosen, outlen, l->opts.alpn_wire, l->opts.alpn_len, in,
+				  inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	*out = chosen;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l)
+{
+	const struct ssa_policy *p = ssa_current_policy();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	static const unsigned char sid_ctx[] = "ssa";
+
+	if (ctx == NULL || apply_policy(ctx, p) < 0)
+		goto fail;
+	if (l->opts.version_min && SSL_CTX_set_min_proto_version(ctx, l->opts.version_min) != 1)
+		goto fail;
+	if (l->opts.version_max && SSL_CTX_set_max_proto_version(ctx, l->opts.version_max) != 1)
+		goto fail;
+	if (l->opts.ciphers12 && SSL_CTX_set_cipher_list(ctx, l->opts.ciphers12) != 1)
+		goto fail;
+	if (l->opts.suites13 && SSL_CTX_set_ciphersuites(ctx, l->opts.suites13) != 1)
+		goto fail;
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_cert_cb(ctx, select_certificate, l);
+	SSL_CTX_set_tlsext_servername_callback(ctx, check_servername);
+	SSL_CTX_set_tlsext_servername_arg(ctx, l);
+	if (l->opts.alpn_len > 0)
+		SSL_CTX_set_alpn_select_cb(ctx, select_alpn, l);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static const char *openssl_reason(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	return r != NULL ? r : "unknown reason";
+}
+
+static int load_trust_file(X509_STORE *store, const char *path)
+{
+	int ok = X509_STORE_load_file(store, path) == 1;
+
+	ERR_clear_error();
+	return ok;
+}
+
+/* A directory of PEM files: every file that holds certificates counts (no c_rehash needed). */
+static int load_trust_dir(X509_STORE *store, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[4096];
+	int loaded = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			loaded += load_trust_file(store, path);
+	}
+	closedir(d);
+	return loaded;
+}
+
+/* Loads trust anchors named by an application, with the application's rights. */
+X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size)
+{
+	X509_STORE *store;
+	struct stat st;
+	int loaded;
+
+	if (stat(path, &st) < 0) {
+		snprintf(why, why_size, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	store = X509_STORE_new();
+	if (store == NULL) {
+		snprintf(why, why_size, "out of memory");
+		return NULL;
+	}
+	loaded = S_ISDIR(st.st_mode) ? load_trust_dir(store, path) : load_trust_file(store, path);
+	if (loaded == 0) {
+		snprintf(why, why_size, "%s: no PEM certificate found", path);
+		X509_STORE_free(store);
+		return NULL;
+	}
+	return store;
+}
+
+static BIO *open_pem(const char *path, char *why, size_t n)
+{
+	struct stat st;
+	BIO *bio;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, n, "%s: %s", path, errno ? strerror(errno) : "not a regular file");
+		return NULL;
+	}
+	bio = BIO_new_file(path, "r");
+	if (bio == NULL)
+		snprintf(why, n, "%s: %s", path, strerror(errno));
+	return bio;
+}
+
+/* A PEM chain file: leaf first, then intermediates. */
+int ssa_chain_load(struct ssa_chain *c, const char *path, char *why, size_t n)
+{
+	BIO *bio = open_pem(path, why, n);
+	X509 *x;
+
+	memset(c, 0, sizeof(*c));
+	if (bio == NULL)
+		return -1;
+	c->intermediates = sk_X509_new_null();
+	c->leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	while (c->leaf != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		sk_X509_push(c->intermediates, x);
+	ERR_clear_error();
+	BIO_free(bio);
+	if (c->leaf == NULL) {
+		snprintf(why, n, "%s: no PEM certificate found", path);
+		ssa_chain_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+int ssa_key_load(struct ssa_chain *c, const char *path, char *why, size_t n)
+{
+	BIO *bio = open_pem(path, why, n);
+	EVP_PKEY *key;
+
+	if (bio == NULL)
+		return -1;
+	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+	BIO_free(bio);
+	if (key == NULL) {
+		snprintf(why, n, "%s: no unencrypted PEM private key found (%s)", path,
+			 openssl_reason());
+		ERR_clear_error();
+		return -1;
+	}
+	if (X509_check_private_key(c->leaf, key) != 1) {
+		ERR_clear_error();
+		EVP_PKEY_free(key);
+		return 1;
+	}
+	EVP_PKEY_free(c->key);
+	c->key = key;
+	return 0;
+}
+
+void ssa_chain_free(struct ssa_chain *c)
+{
+	X509_free(c->leaf);
+	sk_X509_pop_free(c->intermediates, X509_free);
+	EVP_PKEY_free(c->key);
+	memset(c, 0, sizeof(*c));
+}
+
+const char *ssa_version_name(int version)
+{
+	switch (version) {
+	case TLS1_2_VERSION:
+		return "TLS 1.2";
+	case TLS1_3_VERSION:
+		return "TLS 1.3";
+	default:
+		return "an older TLS version";
+	}
+}
+
+/* TLS_1_2/TLS_1_3 are the wire values (0x0303/0x0304), which OpenSSL also uses. */
+int ssa_version_from_wire(int wire)
+{
+	return wire == TLS1_2_VERSION || wire == TLS1_3_VERSION ? wire : 0;
+}
