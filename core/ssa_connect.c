@@ -289,6 +289,7 @@ void ssa_connect_timeout(struct ssa_sock *s)
 /* Engine: the outcome is published before POLLOUT wakes the application. */
 void ssa_connect_done(struct ssa_sock *s, int err)
 {
+	ssa_debug(s, "connect done: %s", err ? strerror(err) : "ok");
 	ssa_engine_timer_set(s, 0);
 	pthread_mutex_lock(&s->lock);
 	if (err == 0) {

@@ -158,6 +158,7 @@ void ssa_engine_release(struct ssa_sock *s)
 	if (s->closing && !s->watched)
 		return;
 	s->closing = true;
+	ssa_debug(s, "released");
 	ssa_engine_timer_set(s, 0);
 	if (s->watched) {
 		if (s->net_registered)

@@ -151,6 +151,11 @@ struct ssa_accept_record {
 	struct ssa_conn_info info;
 };
 
+/* --- diagnostics (ssa_log.c) --- */
+SSA_HIDDEN bool ssa_debug_on(void);
+SSA_HIDDEN void ssa_debug(struct ssa_sock *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* --- library state (ssa_init.c) --- */
 SSA_HIDDEN int ssa_library_init(void) SSA_MUST_USE;
 SSA_HIDDEN const struct ssa_policy *ssa_current_policy(void);

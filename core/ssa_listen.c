@@ -171,7 +171,10 @@ static bool send_record(struct ssa_sock *s, struct ssa_sock *c)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &c->app_dup, sizeof(int));
-	return sendmsg(s->engine_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(rec);
+	if (sendmsg(s->engine_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(rec))
+		return true;
+	ssa_debug(c, "cannot hand over yet: %s", strerror(errno));
+	return false;
 }
 
 /* Listener's engine: hands queued connections to accept(), as far as A has room. */
@@ -183,6 +186,7 @@ static void deliver_backlog(struct ssa_sock *s)
 	while (l->backlog_head != NULL && send_record(s, l->backlog_head)) {
 		struct ssa_sock *c = l->backlog_head;
 
+		ssa_debug(c, "handed to accept()");
 		l->backlog_head = c->backlog_next;
 		if (l->backlog_head == NULL)
 			l->backlog_tail = NULL;
@@ -237,6 +241,7 @@ void ssa_accepted_handshake_ready(struct ssa_sock *s)
 /* The connection's engine: queue it on the listener, whose engine delivers it. */
 void ssa_accepted_done(struct ssa_sock *c, bool ok)
 {
+	ssa_debug(c, "accepted handshake %s", ok ? "ok" : "failed");
 	struct ssa_sock *s = c->parent;
 	struct ssa_listener *l = s->listener;
 
@@ -247,7 +252,7 @@ void ssa_accepted_done(struct ssa_sock *c, bool ok)
 		ssa_sock_ref(c);
 		c->backlog_next = NULL;
 		if (l->backlog_tail)
-			l->backlog_tail->timer_next = c;
+			l->backlog_tail->backlog_next = c;
 		else
 			l->backlog_head = c;
 		l->backlog_tail = c;
@@ -267,6 +272,7 @@ void ssa_accepted_done(struct ssa_sock *c, bool ok)
 		}
 		ssa_relay_start(c);
 	}
+	ssa_debug(c, "queued for delivery");
 	if (ssa_engine_submit(s, SSA_CMD_DELIVER) < 0) {
 		/* the listener's next wake-up delivers it */
 	}
@@ -274,6 +280,7 @@ void ssa_accepted_done(struct ssa_sock *c, bool ok)
 
 void ssa_listen_deliver(struct ssa_sock *s)
 {
+	ssa_debug(s, "deliver (state %d closing %d)", s->state, s->closing);
 	if (s->state == SSA_LISTENING && !s->closing)
 		deliver_backlog(s);
 }

@@ -153,6 +153,7 @@ static void reset_app_end(struct ssa_sock *s)
 /* The connection is broken: the application sees ECONNRESET after what it already has. */
 void ssa_relay_cut(struct ssa_sock *s)
 {
+	ssa_debug(s, "cut (app_gone=%d app_eof=%d net_eof=%d)", s->app_gone, s->app_eof, s->net_eof);
 	if (s->to_app.len > 0) {
 		/* Deliver what was decrypted before the break, as far as A has room. */
 		ssize_t n = send(s->engine_fd, s->to_app.data + s->to_app.off, s->to_app.len,
@@ -175,6 +176,7 @@ static void drop_app_end(struct ssa_sock *s)
 
 static void linger_or_release(struct ssa_sock *s)
 {
+	ssa_debug(s, "linger");
 	/*
 	 * Closing T with unread data would make the kernel send RST and drop what is still in
 	 * flight, close_notify included.  So wait for the peer's FIN (or the linger timeout).
@@ -192,6 +194,7 @@ static void send_close_notify(struct ssa_sock *s)
 	if (r < 0 && SSL_get_error(s->ssl, r) == SSL_ERROR_WANT_WRITE)
 		return; /* retried when T is writable */
 	ERR_clear_error();
+	ssa_debug(s, "close_notify sent");
 	s->close_notify_sent = true;
 	sys_shutdown(s->net_fd, SHUT_WR);
 	if (s->app_gone)
@@ -288,6 +291,7 @@ static int pump_to_app(struct ssa_sock *s)
 		case SSL_ERROR_WANT_WRITE:
 			return 0;
 		case SSL_ERROR_ZERO_RETURN: /* close_notify: EOF for the application */
+			ssa_debug(s, "close_notify received");
 			s->net_eof = true;
 			if (s->engine_fd >= 0)
 				sys_shutdown(s->engine_fd, SHUT_WR);
