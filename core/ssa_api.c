@@ -47,6 +47,13 @@ static int create_tls_socket(int domain, int type)
 	if (ssa_app_end_pair(type, &app_fd, &s->engine_fd) < 0 || fstat(app_fd, &st) < 0)
 		goto fail;
 	s->app_ino = st.st_ino;
+	if (ssa_policy_error() != NULL) {
+		/* The socket exists so that TLS_ERROR can say why nothing works on it. */
+		s->state = SSA_FAILED;
+		s->result_error = EPROTO;
+		s->keep_registered = true;
+		ssa_fail(s, SSA_E_POLICY_BROKEN, "%s", ssa_policy_error());
+	}
 	if (ssa_table_insert(s, app_fd) < 0 || ssa_engine_submit(s, SSA_CMD_WATCH) < 0)
 		goto fail;
 	ssa_sock_unref(s); /* the registry and the engine hold it now */

@@ -21,6 +21,7 @@
 	X(SSA_E_PHASE_WRONG, EOPNOTSUPP, "operation not valid in this socket state")        \
 	X(SSA_E_NOT_CONNECTED, ENOTCONN, "socket is not connected")                         \
 	X(SSA_E_POLICY_FORBIDS, EPERM, "the administrator's policy does not allow this")   \
+	X(SSA_E_POLICY_BROKEN, EPROTO, "the TLS policy cannot be used")                     \
 	X(SSA_E_NOT_SUPPORTED, EOPNOTSUPP, "not supported")                                 \
 	X(SSA_E_FILE, EINVAL, "cannot use file")                                            \
 	X(SSA_E_KEY_MISMATCH, EINVAL, "private key does not match the certificate")         \

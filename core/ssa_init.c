@@ -3,6 +3,7 @@
  * socket, so programs that never create one pay nothing.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -13,7 +14,8 @@
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_errno;
-static const struct ssa_policy *policy;
+static struct ssa_policy policy;
+static char policy_error[512];
 static uint64_t id_base, id_counter;
 
 static void fork_prepare(void)
@@ -39,6 +41,37 @@ static void flush_at_exit(void)
 	ssa_engine_flush_all();
 }
 
+/*
+ * SSA_CONFIG names the file (in-process backend); without it the system file, if there is
+ * one.  A file that cannot be used is an error, never a silent fall-back to the defaults.
+ */
+static void load_policy(void)
+{
+	const char *path = getenv("SSA_CONFIG");
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	exe[n > 0 ? n : 0] = '\0';
+	if (path == NULL || *path == '\0') {
+		path = SSA_POLICY_DEFAULT_PATH;
+		if (access(path, F_OK) != 0) {
+			if (ssa_policy_defaults(&policy) < 0)
+				init_errno = ENOMEM;
+			return;
+		}
+	}
+	if (ssa_policy_load(path, exe, &policy, policy_error, sizeof(policy_error)) < 0) {
+		fprintf(stderr, "ssa: TLS sockets disabled: policy %s\n", policy_error);
+		if (ssa_policy_defaults(&policy) < 0)
+			init_errno = ENOMEM;
+	}
+}
+
+const char *ssa_policy_error(void)
+{
+	return policy_error[0] ? policy_error : NULL;
+}
+
 static void init_library(void)
 {
 	/*
@@ -52,7 +85,7 @@ static void init_library(void)
 	}
 	if (RAND_bytes((unsigned char *)&id_base, sizeof(id_base)) != 1)
 		id_base = (uint64_t)getpid() << 32;
-	policy = ssa_policy_builtin();
+	load_policy();
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0 ||
 	    atexit(flush_at_exit) != 0)
 		init_errno = ENOMEM;
@@ -70,7 +103,7 @@ int ssa_library_init(void)
 
 const struct ssa_policy *ssa_current_policy(void)
 {
-	return policy != NULL ? policy : ssa_policy_builtin();
+	return &policy;
 }
 
 /*

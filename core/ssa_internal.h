@@ -159,6 +159,7 @@ SSA_HIDDEN void ssa_debug(struct ssa_sock *s, const char *fmt, ...)
 /* --- library state (ssa_init.c) --- */
 SSA_HIDDEN int ssa_library_init(void) SSA_MUST_USE;
 SSA_HIDDEN const struct ssa_policy *ssa_current_policy(void);
+SSA_HIDDEN const char *ssa_policy_error(void);
 SSA_HIDDEN uint64_t ssa_next_id(void);
 
 /* --- raw system calls, never interposed (ssa_sys.c) --- */

@@ -27,10 +27,35 @@ static bool chains_complete(struct ssa_sock *s)
 	return s->opts.nchains > 0;
 }
 
+/* The policy's certificates serve a program that set none of its own (the "one line" server). */
+static int load_policy_certificates(struct ssa_sock *s)
+{
+	const struct ssa_policy *p = ssa_current_policy();
+	char why[SSA_ERROR_MAX];
+
+	for (unsigned i = 0; i < p->ncerts && s->opts.nchains < SSA_MAX_CHAINS; i++) {
+		struct ssa_chain *c = &s->opts.chains[s->opts.nchains];
+		int r;
+
+		if (ssa_chain_load(c, p->certs[i].chain, why, sizeof(why)) < 0)
+			return ssa_fail(s, SSA_E_FILE, "policy server certificate %s", why);
+		s->opts.nchains++;
+		r = ssa_key_load(c, p->certs[i].key, why, sizeof(why));
+		if (r != 0)
+			return ssa_fail(s, r < 0 ? SSA_E_FILE : SSA_E_KEY_MISMATCH,
+					"policy server key %s", r < 0 ? why : p->certs[i].key);
+	}
+	return 0;
+}
+
 int ssa_listen_tls(struct ssa_sock *s, int backlog)
 {
 	struct ssa_listener *l;
 
+	if (ssa_policy_error() != NULL)
+		return ssa_fail(s, SSA_E_POLICY_BROKEN, "%s", ssa_policy_error());
+	if (s->state == SSA_NEW && s->opts.nchains == 0 && load_policy_certificates(s) < 0)
+		return -1;
 	if (s->state == SSA_LISTENING)
 		return sys_listen(s->net_fd, backlog);
 	if (s->state != SSA_NEW)

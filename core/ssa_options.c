@@ -203,6 +203,8 @@ int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t 
 {
 	int rc;
 
+	if (ssa_policy_error() != NULL)
+		return ssa_fail(s, SSA_E_POLICY_BROKEN, "%s", ssa_policy_error());
 	pthread_mutex_lock(&s->lock);
 	s->error[0] = '\0';
 	pthread_mutex_unlock(&s->lock);

@@ -1,29 +1,65 @@
 /*
- * The administrator's TLS policy, as it applies to this process.
- * Without a policy file the built-in defaults hold: TLS 1.2 minimum, AEAD ciphers with
- * forward secrecy only, verification on, the system trust store.
+ * The administrator's TLS policy, as it applies to one program (SPEC section 4).
+ *
+ * A policy file (libconfig syntax, see ssa.conf(5)) has a default profile and profiles chosen
+ * by the program's executable path.  Without a file the built-in defaults hold: TLS 1.2
+ * minimum, AEAD ciphers with forward secrecy only, verification on, the system trust store.
  */
 #ifndef SSA_POLICY_H
 #define SSA_POLICY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#define SSA_POLICY_DEFAULT_PATH "/etc/ssa/ssa.conf"
+#define SSA_POLICY_MAX_CERTS 8
+
+struct ssa_policy_cert {
+	char *chain; /* PEM file: leaf, then intermediates */
+	char *key;
+};
 
 struct ssa_policy {
+	char *profile; /* "default", or the match of the profile chosen */
 	int min_version; /* OpenSSL's TLS1_2_VERSION, TLS1_3_VERSION */
 	int max_version;
-	const char *ciphers12; /* OpenSSL cipher list for TLS 1.2 */
-	const char *suites13;  /* TLS 1.3 cipher suites */
-	const char *groups;
-	const char *trust_file; /* NULL: the system's default store */
-	const char *trust_dir;
+	char *ciphers12; /* OpenSSL cipher list for TLS 1.2 */
+	char *suites13;	 /* TLS 1.3 cipher suites */
+	char *groups;
+	char *trust_file; /* both NULL: the system's default store */
+	char *trust_dir;
 	int verify_depth;
 	int handshake_timeout_ms;
 	int linger_timeout_ms; /* how long a closed connection may take to flush */
 	bool allow_app_trust;  /* may applications set TLS_TRUSTED_PEER_CERTIFICATES */
-	int session_ttl;       /* seconds */
-	int security_level;    /* OpenSSL security level: 2 rejects RSA-1024 and SHA-1 */
+	int session_ttl;       /* seconds; 0 disables resumption */
+	int session_cache_size;
+	bool tickets;
+	char *ticket_key_file;
+	bool rev_stapled, rev_ocsp, rev_crl, rev_hard_fail;
+	struct ssa_policy_cert certs[SSA_POLICY_MAX_CERTS];
+	unsigned ncerts;
+	int security_level; /* OpenSSL security level: 2 rejects RSA-1024 and SHA-1 */
+	bool log_connections;
 };
 
-const struct ssa_policy *ssa_policy_builtin(void);
+/* Fills p with the built-in defaults.  Returns 0, or -1 without memory. */
+int ssa_policy_defaults(struct ssa_policy *p);
+void ssa_policy_free(struct ssa_policy *p);
+
+/*
+ * Loads the profile of `exe` from the file at path into p (defaults first, then the default
+ * profile, then the first profile whose match fits exe).  On failure returns -1 and writes
+ * "FILE:LINE: what is wrong" into err; p then holds nothing to free.
+ */
+int ssa_policy_load(const char *path, const char *exe, struct ssa_policy *p, char *err,
+		    size_t err_size);
+
+/* The profiles of a file, for `ssa-policy check`: 0 if the whole file is valid. */
+int ssa_policy_check(const char *path, void (*report)(const char *msg, void *arg), void *arg);
+
+/* Writes the effective profile as ssa.conf text. */
+void ssa_policy_print(const struct ssa_policy *p, void (*out)(const char *line, void *arg),
+		      void *arg);
 
 #endif /* SSA_POLICY_H */

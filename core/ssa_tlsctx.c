@@ -107,6 +107,23 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* Session cache and tickets with the policy's lifetime; a lifetime of 0 turns both off. */
+static void configure_server_sessions(SSL_CTX *ctx, const struct ssa_policy *p, int app_ttl)
+{
+	int ttl = app_ttl >= 0 ? app_ttl : p->session_ttl;
+
+	if (ttl == 0) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+		return;
+	}
+	SSL_CTX_set_timeout(ctx, ttl);
+	SSL_CTX_sess_set_cache_size(ctx, p->session_cache_size);
+	if (!p->tickets)
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+}
+
 SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l)
 {
 	const struct ssa_policy *p = ssa_current_policy();
@@ -126,6 +143,7 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l)
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	configure_server_sessions(ctx, p, l->opts.session_ttl);
 	SSL_CTX_set_cert_cb(ctx, select_certificate, l);
 	SSL_CTX_set_tlsext_servername_callback(ctx, check_servername);
 	SSL_CTX_set_tlsext_servername_arg(ctx, l);
