@@ -197,8 +197,6 @@ static void send_close_notify(struct ssa_sock *s)
 	ssa_debug(s, "close_notify sent");
 	s->close_notify_sent = true;
 	sys_shutdown(s->net_fd, SHUT_WR);
-	if (s->app_gone)
-		linger_or_release(s);
 }
 
 /* Application to network. Returns -1 when the connection was cut. */
@@ -304,10 +302,27 @@ static int pump_to_app(struct ssa_sock *s)
 	return 0;
 }
 
-static void after_pump(struct ssa_sock *s)
+/*
+ * What is left to do once the pumps have run: both directions closed (release), the
+ * application gone while the peer may still send (linger), or more relaying.
+ */
+static void settle(struct ssa_sock *s)
 {
 	if (s->closing || s->lingering)
 		return;
+	if (s->app_eof && s->close_notify_sent && s->to_net.len == 0) {
+		if (s->net_eof && s->to_app.len == 0) {
+			/* A keeps what is queued on it, then reads EOF; TLS_ERROR stays readable. */
+			s->keep_registered = !s->app_gone;
+			ssa_engine_release(s);
+			return;
+		}
+		if (s->app_gone) {
+			drop_app_end(s);
+			linger_or_release(s);
+			return;
+		}
+	}
 	update_interest(s);
 }
 
@@ -328,13 +343,17 @@ void ssa_relay_net_ready(struct ssa_sock *s, uint32_t events)
 		ssa_relay_cut(s);
 		return;
 	}
-	after_pump(s);
+	settle(s);
 }
 
 void ssa_relay_app_ready(struct ssa_sock *s, uint32_t events)
 {
-	if (events & EPOLLHUP)
-		s->app_gone = true; /* every descriptor of A is closed */
+	/*
+	 * HUP on E: A shut both ways.  Unless we shut our side ourselves (after the peer's
+	 * close_notify), that means every descriptor of A is closed.
+	 */
+	if ((events & EPOLLHUP) && !s->net_eof)
+		s->app_gone = true;
 	if ((events & EPOLLOUT) && pump_to_app(s) < 0) {
 		ssa_relay_cut(s);
 		return;
@@ -343,14 +362,12 @@ void ssa_relay_app_ready(struct ssa_sock *s, uint32_t events)
 		ssa_relay_cut(s);
 		return;
 	}
-	if (s->app_gone && s->app_eof)
-		drop_app_end(s);
-	after_pump(s);
+	settle(s);
 }
 
 void ssa_relay_start(struct ssa_sock *s)
 {
-	update_interest(s);
+	settle(s);
 }
 
 /* At exit: send what the application wrote, then close_notify, as if it had closed A. */
@@ -367,5 +384,5 @@ void ssa_relay_finish(struct ssa_sock *s)
 			send_close_notify(s);
 	}
 	drop_app_end(s);
-	after_pump(s);
+	settle(s);
 }
