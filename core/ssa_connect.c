@@ -88,7 +88,7 @@ static int set_destinations(struct ssa_sock *s, const struct sockaddr *addr, soc
  */
 static int hold_writability(struct ssa_sock *s, int app_fd)
 {
-	static const char zeros[512];
+	static const char zeros[16384];
 	socklen_t optlen = sizeof(s->app_sndbuf);
 	int minimum = 1;
 	ssize_t n;
@@ -183,6 +183,7 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 	if (set_destinations(s, addr, len) < 0)
 		return -1;
 	s->app_dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	ssa_debug(s, "connect: called");
 	if (s->app_dup < 0 || hold_writability(s, fd) < 0)
 		return ssa_fail_errno(s, SSA_E_RESOURCES, errno, "cannot prepare the socket");
 	ssa_fd_own(s->app_dup);
@@ -248,6 +249,7 @@ static void try_next_address(struct ssa_sock *s, int last_err)
 
 void ssa_connect_start(struct ssa_sock *s)
 {
+	ssa_debug(s, "connect: engine starts");
 	ssa_engine_timer_set(s, ssa_now_ms() + ssa_current_policy()->handshake_timeout_ms);
 	try_next_address(s, ECONNREFUSED);
 }
@@ -267,6 +269,7 @@ void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events)
 			try_next_address(s, err);
 			return;
 		}
+		ssa_debug(s, "connect: TCP connected");
 		if (ssa_handshake_begin(s) < 0) {
 			ssa_connect_done(s, EPROTO);
 			return;

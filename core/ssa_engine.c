@@ -35,6 +35,7 @@ struct ssa_engine {
 	struct ssa_sock *socks;			  /* every socket this engine owns */
 	struct ssa_sock *timer_head, *timer_tail; /* sorted by deadline */
 	struct ssa_sock *zombies;		  /* released this round, freed after it */
+	unsigned char *scratch;			  /* SSA_SCRATCH_SIZE, for the relay */
 };
 
 static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -47,6 +48,15 @@ int64_t ssa_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * One relay buffer per engine, not per thread: a thread-local array would cost every thread
+ * of the application (a server with a thread per connection) 64 KiB of zeroed memory.
+ */
+unsigned char *ssa_engine_scratch(struct ssa_sock *s)
+{
+	return s->engine->scratch;
 }
 
 int ssa_engine_epoll_fd(struct ssa_sock *s)
@@ -345,7 +355,8 @@ static struct ssa_engine *engine_start(void)
 		return NULL;
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (e->epfd < 0 || e->evfd < 0)
+	e->scratch = malloc(SSA_SCRATCH_SIZE);
+	if (e->epfd < 0 || e->evfd < 0 || e->scratch == NULL)
 		goto fail;
 	ssa_fd_own(e->epfd);
 	ssa_fd_own(e->evfd);
@@ -363,6 +374,7 @@ static struct ssa_engine *engine_start(void)
 fail:
 	ssa_fd_close_owned(e->epfd);
 	ssa_fd_close_owned(e->evfd);
+	free(e->scratch);
 	free(e);
 	return NULL;
 }

@@ -237,6 +237,8 @@ SSA_HIDDEN void ssa_engine_timer_set(struct ssa_sock *s, int64_t deadline_ms);
 SSA_HIDDEN void ssa_engine_release(struct ssa_sock *s);
 SSA_HIDDEN int64_t ssa_now_ms(void);
 SSA_HIDDEN int ssa_engine_epoll_fd(struct ssa_sock *s);
+#define SSA_SCRATCH_SIZE (64 * 1024)
+SSA_HIDDEN unsigned char *ssa_engine_scratch(struct ssa_sock *s); /* engine thread only */
 SSA_HIDDEN void ssa_engine_flush_all(void);
 SSA_HIDDEN void ssa_engine_fork_prepare(void);
 SSA_HIDDEN void ssa_engine_fork_parent(void);

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ssa_internal.h"
@@ -26,8 +27,11 @@ void ssa_debug(struct ssa_sock *s, const char *fmt, ...)
 
 	if (!ssa_debug_on())
 		return;
-	n = snprintf(line, sizeof(line), "ssa[%d] %016llx: ", (int)getpid(),
-		     s ? (unsigned long long)s->id : 0ULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	n = snprintf(line, sizeof(line), "ssa[%d] %ld.%06ld %016llx: ", (int)getpid(),
+		     (long)ts.tv_sec, ts.tv_nsec / 1000, s ? (unsigned long long)s->id : 0ULL);
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);

@@ -27,10 +27,7 @@
 
 #include "ssa_internal.h"
 
-#define SSA_CHUNK (64 * 1024)
 #define SSA_ROUNDS 16 /* chunks per wake-up and direction, so one busy socket cannot starve others */
-
-static __thread unsigned char chunk[SSA_CHUNK];
 
 void ssa_buf_free(struct ssa_buf *b)
 {
@@ -202,6 +199,8 @@ static void send_close_notify(struct ssa_sock *s)
 /* Application to network. Returns -1 when the connection was cut. */
 static int pump_to_net(struct ssa_sock *s)
 {
+	unsigned char *chunk = ssa_engine_scratch(s);
+
 	for (int round = 0; round < SSA_ROUNDS; round++) {
 		size_t written;
 		ssize_t n;
@@ -225,7 +224,7 @@ static int pump_to_net(struct ssa_sock *s)
 			s->app_eof = true;
 			break;
 		}
-		n = recv(s->engine_fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		n = recv(s->engine_fd, chunk, SSA_SCRATCH_SIZE, MSG_DONTWAIT);
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		if (n == 0) {
@@ -261,6 +260,8 @@ static int deliver_to_app(struct ssa_sock *s, const unsigned char *data, size_t 
 /* Network to application.  Returns -1 when the connection was cut. */
 static int pump_to_app(struct ssa_sock *s)
 {
+	unsigned char *chunk = ssa_engine_scratch(s);
+
 	if (s->to_app.len > 0 && s->app_gone)
 		ssa_buf_free(&s->to_app);
 	if (s->to_app.len > 0) {
@@ -275,7 +276,7 @@ static int pump_to_app(struct ssa_sock *s)
 	}
 	for (int round = 0; round < SSA_ROUNDS && !s->net_eof; round++) {
 		size_t got;
-		int r = SSL_read_ex(s->ssl, chunk, sizeof(chunk), &got);
+		int r = SSL_read_ex(s->ssl, chunk, SSA_SCRATCH_SIZE, &got);
 
 		if (r == 1) {
 			if (deliver_to_app(s, chunk, got) < 0)
@@ -329,7 +330,7 @@ static void settle(struct ssa_sock *s)
 void ssa_relay_net_ready(struct ssa_sock *s, uint32_t events)
 {
 	if (s->lingering) {
-		ssize_t n = recv(s->net_fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		ssize_t n = recv(s->net_fd, ssa_engine_scratch(s), SSA_SCRATCH_SIZE, MSG_DONTWAIT);
 
 		if (n == 0 || (n < 0 && errno != EAGAIN))
 			ssa_engine_release(s);

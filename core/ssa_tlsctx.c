@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -194,6 +195,79 @@ static int load_trust_dir(X509_STORE *store, const char *dir)
 	return loaded;
 }
 
+/*
+ * Parsing PEM costs hundreds of microseconds in OpenSSL 3 (decoder look-ups), so stores are
+ * cached by path, and reloaded when the file changes.  The caller still stat()s the path with
+ * its own rights on every call, so the cache never lets anyone use a file they cannot reach.
+ */
+struct trust_entry {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	X509_STORE *store;
+	struct trust_entry *next;
+};
+
+static pthread_mutex_t trust_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct trust_entry *trust_cache;
+static unsigned trust_cached;
+
+static bool same_file(const struct trust_entry *t, const char *path, const struct stat *st)
+{
+	return strcmp(t->path, path) == 0 && t->dev == st->st_dev && t->ino == st->st_ino &&
+	       t->size == st->st_size && t->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       t->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static X509_STORE *trust_cache_get(const char *path, const struct stat *st)
+{
+	X509_STORE *store = NULL;
+
+	pthread_mutex_lock(&trust_lock);
+	for (struct trust_entry *t = trust_cache; t != NULL; t = t->next)
+		if (same_file(t, path, st) && X509_STORE_up_ref(t->store) == 1) {
+			store = t->store;
+			break;
+		}
+	pthread_mutex_unlock(&trust_lock);
+	return store;
+}
+
+/* A small cache: directories of applications' anchors are few; past 64, the oldest goes. */
+static void trust_cache_put(const char *path, const struct stat *st, X509_STORE *store)
+{
+	struct trust_entry *t = calloc(1, sizeof(*t));
+
+	if (t == NULL || (t->path = strdup(path)) == NULL || X509_STORE_up_ref(store) != 1) {
+		if (t)
+			free(t->path);
+		free(t);
+		return;
+	}
+	t->dev = st->st_dev;
+	t->ino = st->st_ino;
+	t->size = st->st_size;
+	t->mtime = st->st_mtim;
+	t->store = store;
+	pthread_mutex_lock(&trust_lock);
+	t->next = trust_cache;
+	trust_cache = t;
+	if (++trust_cached > 64) {
+		struct trust_entry **pp = &trust_cache;
+
+		while ((*pp)->next != NULL)
+			pp = &(*pp)->next;
+		X509_STORE_free((*pp)->store);
+		free((*pp)->path);
+		free(*pp);
+		*pp = NULL;
+		trust_cached--;
+	}
+	pthread_mutex_unlock(&trust_lock);
+}
+
 /* Loads trust anchors named by an application, with the application's rights. */
 X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size)
 {
@@ -201,10 +275,12 @@ X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size)
 	struct stat st;
 	int loaded;
 
-	if (stat(path, &st) < 0) {
+	if (stat(path, &st) < 0 || access(path, R_OK) < 0) {
 		snprintf(why, why_size, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
+	if ((store = trust_cache_get(path, &st)) != NULL)
+		return store;
 	store = X509_STORE_new();
 	if (store == NULL) {
 		snprintf(why, why_size, "out of memory");
@@ -216,6 +292,7 @@ X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size)
 		X509_STORE_free(store);
 		return NULL;
 	}
+	trust_cache_put(path, &st, store);
 	return store;
 }
 
