@@ -116,6 +116,7 @@ struct ssa_sock {
 	uint32_t net_events, app_events; /* current epoll interest */
 	bool watched;			 /* E (and T) are in the engine's epoll set */
 	bool app_eof, app_gone, net_eof, close_notify_sent, lingering, closing;
+	bool app_end_shut; /* we shut E for writing: the application reads EOF */
 	struct ssa_buf to_app, to_net;
 	size_t filler_len; /* bytes we wrote into A to hold off POLLOUT */
 	int app_dup;	   /* our dup of A while a connect is pending, else -1 */

@@ -196,43 +196,60 @@ static void send_close_notify(struct ssa_sock *s)
 	sys_shutdown(s->net_fd, SHUT_WR);
 }
 
+/*
+ * Encrypts and sends; what T cannot take now stays in to_net, to be offered again unchanged
+ * (SSL_write(3): a retry after WANT_WRITE must repeat the same data).  1 = all sent, 0 = kept,
+ * -1 = broken.
+ */
+static int write_net(struct ssa_sock *s, const unsigned char *data, size_t len)
+{
+	size_t written;
+
+	while (len > 0) {
+		int r = SSL_write_ex(s->ssl, data, len, &written);
+		int e;
+
+		if (r == 1) {
+			data += written;
+			len -= written;
+			continue;
+		}
+		e = SSL_get_error(s->ssl, r);
+		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
+			return -1;
+		if (data != s->to_net.data + s->to_net.off && buf_keep(&s->to_net, data, len) < 0)
+			return -1;
+		return 0;
+	}
+	return 1;
+}
+
 /* Application to network. Returns -1 when the connection was cut. */
 static int pump_to_net(struct ssa_sock *s)
 {
 	unsigned char *chunk = ssa_engine_scratch(s);
 
-	for (int round = 0; round < SSA_ROUNDS; round++) {
-		size_t written;
-		ssize_t n;
+	if (s->to_net.len > 0) {
+		int r = write_net(s, s->to_net.data + s->to_net.off, s->to_net.len);
 
-		if (s->to_net.len > 0) {
-			int r = SSL_write_ex(s->ssl, s->to_net.data + s->to_net.off, s->to_net.len,
-					     &written);
+		if (r <= 0)
+			return r;
+		ssa_buf_free(&s->to_net);
+	}
+	for (int round = 0; round < SSA_ROUNDS && !s->app_eof; round++) {
+		ssize_t n = s->engine_fd < 0 ? 0 : recv(s->engine_fd, chunk, SSA_SCRATCH_SIZE,
+							 MSG_DONTWAIT);
+		int r;
 
-			if (r != 1) {
-				int e = SSL_get_error(s->ssl, r);
-
-				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
-					return 0;
-				return -1;
-			}
-			buf_consumed(&s->to_net, written);
-		}
-		if (s->app_eof)
-			break;
-		if (s->engine_fd < 0) {
-			s->app_eof = true;
-			break;
-		}
-		n = recv(s->engine_fd, chunk, SSA_SCRATCH_SIZE, MSG_DONTWAIT);
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		if (n == 0) {
 			s->app_eof = true;
 			break;
 		}
-		if (buf_keep(&s->to_net, chunk, (size_t)n) < 0)
-			return -1;
+		r = write_net(s, chunk, (size_t)n);
+		if (r <= 0)
+			return r;
 	}
 	if (s->app_eof && s->to_net.len == 0 && !s->close_notify_sent)
 		send_close_notify(s);
@@ -257,10 +274,42 @@ static int deliver_to_app(struct ssa_sock *s, const unsigned char *data, size_t 
 	return 0;
 }
 
+/*
+ * Decrypts as many records as fit in the scratch buffer, then hands them to A in one send.
+ * 1 = more may follow, 0 = nothing more now, -1 = broken, and net_eof on close_notify.
+ * The peer's data always reaches A before its EOF or error does.
+ */
+static int read_net(struct ssa_sock *s, unsigned char *chunk, size_t *filled)
+{
+	while (*filled < SSA_SCRATCH_SIZE) {
+		size_t got;
+		int r = SSL_read_ex(s->ssl, chunk + *filled, SSA_SCRATCH_SIZE - *filled, &got);
+
+		if (r == 1) {
+			*filled += got;
+			continue;
+		}
+		switch (SSL_get_error(s->ssl, r)) {
+		case SSL_ERROR_WANT_READ:
+		case SSL_ERROR_WANT_WRITE:
+			return 0;
+		case SSL_ERROR_ZERO_RETURN: /* close_notify: EOF for the application */
+			ssa_debug(s, "close_notify received");
+			s->net_eof = true;
+			return 0;
+		default: /* truncation (EOF without close_notify) or a TLS error */
+			ERR_clear_error();
+			return -1;
+		}
+	}
+	return 1;
+}
+
 /* Network to application.  Returns -1 when the connection was cut. */
 static int pump_to_app(struct ssa_sock *s)
 {
 	unsigned char *chunk = ssa_engine_scratch(s);
+	int more = 1;
 
 	if (s->to_app.len > 0 && s->app_gone)
 		ssa_buf_free(&s->to_app);
@@ -274,31 +323,22 @@ static int pump_to_app(struct ssa_sock *s)
 		if (s->to_app.len > 0)
 			return 0;
 	}
-	for (int round = 0; round < SSA_ROUNDS && !s->net_eof; round++) {
-		size_t got;
-		int r = SSL_read_ex(s->ssl, chunk, SSA_SCRATCH_SIZE, &got);
+	/*
+	 * No round limit: records buffered inside OpenSSL (read-ahead) would not wake us again.
+	 * A's buffer bounds the loop: when it is full, to_app keeps the rest.
+	 */
+	while (more > 0 && !s->net_eof && s->to_app.len == 0) {
+		size_t filled = 0;
 
-		if (r == 1) {
-			if (deliver_to_app(s, chunk, got) < 0)
-				return -1;
-			if (s->to_app.len > 0)
-				return 0;
-			continue;
-		}
-		switch (SSL_get_error(s->ssl, r)) {
-		case SSL_ERROR_WANT_READ:
-		case SSL_ERROR_WANT_WRITE:
-			return 0;
-		case SSL_ERROR_ZERO_RETURN: /* close_notify: EOF for the application */
-			ssa_debug(s, "close_notify received");
-			s->net_eof = true;
-			if (s->engine_fd >= 0)
-				sys_shutdown(s->engine_fd, SHUT_WR);
-			return 0;
-		default: /* truncation (EOF without close_notify) or a TLS error */
-			ERR_clear_error();
+		more = read_net(s, chunk, &filled);
+		if (filled > 0 && deliver_to_app(s, chunk, filled) < 0)
 			return -1;
-		}
+	}
+	if (more < 0)
+		return -1;
+	if (s->net_eof && s->to_app.len == 0 && s->engine_fd >= 0 && !s->app_end_shut) {
+		sys_shutdown(s->engine_fd, SHUT_WR);
+		s->app_end_shut = true;
 	}
 	return 0;
 }
@@ -353,7 +393,7 @@ void ssa_relay_app_ready(struct ssa_sock *s, uint32_t events)
 	 * HUP on E: A shut both ways.  Unless we shut our side ourselves (after the peer's
 	 * close_notify), that means every descriptor of A is closed.
 	 */
-	if ((events & EPOLLHUP) && !s->net_eof)
+	if ((events & EPOLLHUP) && !s->app_end_shut)
 		s->app_gone = true;
 	if ((events & EPOLLOUT) && pump_to_app(s) < 0) {
 		ssa_relay_cut(s);
