@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "ssa_internal.h"
 
 #define SSA_MAX_ENGINES 16
@@ -339,6 +341,8 @@ static void *engine_main(void *arg)
 		if (exiting && e->socks == NULL)
 			break;
 	}
+	/* Free OpenSSL's state of this thread now: exit() may not wait for thread destructors. */
+	OPENSSL_thread_stop();
 	pthread_mutex_lock(&e->lock);
 	e->done = true;
 	pthread_cond_broadcast(&e->done_cond);

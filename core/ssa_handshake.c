@@ -190,7 +190,8 @@ void ssa_handshake_snapshot(struct ssa_sock *s)
 	snprintf(i->cipher, sizeof(i->cipher), "%s",
 		 SSL_CIPHER_standard_name(SSL_get_current_cipher(s->ssl)));
 	SSL_get0_alpn_selected(s->ssl, &alpn, &alpn_len);
-	memcpy(i->alpn, alpn, alpn_len);
+	if (alpn_len > 0)
+		memcpy(i->alpn, alpn, alpn_len);
 	i->alpn[alpn_len] = '\0';
 	snprintf(i->sni, sizeof(i->sni), "%s", sni ? sni : "");
 	i->peer_identity[0] = '\0';

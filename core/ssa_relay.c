@@ -406,8 +406,16 @@ void ssa_relay_app_ready(struct ssa_sock *s, uint32_t events)
 	settle(s);
 }
 
+/*
+ * With read-ahead, the handshake's last read may have taken application data too: it waits
+ * inside OpenSSL, and T will not poll readable for it.  So the first pump does not wait for T.
+ */
 void ssa_relay_start(struct ssa_sock *s)
 {
+	if (SSL_has_pending(s->ssl) && pump_to_app(s) < 0) {
+		ssa_relay_cut(s);
+		return;
+	}
 	settle(s);
 }
 
