@@ -90,6 +90,7 @@ int ssa_handshake_begin(struct ssa_sock *s)
 	SSL_set_connect_state(s->ssl);
 	if (set_peer_name(s) < 0 || apply_socket_options(s) < 0)
 		goto fail;
+	ssa_session_offer(s);
 	return 0;
 fail:
 	ssa_fail(s, SSA_E_HANDSHAKE, "cannot set up TLS: %s",

@@ -64,6 +64,7 @@ struct ssa_opts {
 	char *suites13;		      /* NULL = policy */
 	int session_ttl;	      /* -1 = policy */
 	bool session_reuse;
+	uint64_t context; /* session namespace (TLS_CONTEXT) */
 };
 
 /* What the handshake negotiated; written once by the engine, then read-only. */
@@ -213,6 +214,12 @@ SSA_HIDDEN int ssa_key_load(struct ssa_chain *c, const char *path, char *why, si
 SSA_HIDDEN void ssa_chain_free(struct ssa_chain *c);
 SSA_HIDDEN const char *ssa_version_name(int version);
 SSA_HIDDEN int ssa_version_from_wire(int wire);
+
+/* --- client sessions (ssa_session.c) --- */
+SSA_HIDDEN uint64_t ssa_session_default_context(void);
+SSA_HIDDEN uint64_t ssa_session_new_context(void);
+SSA_HIDDEN void ssa_session_offer(struct ssa_sock *s);
+SSA_HIDDEN void ssa_session_configure_client(SSL_CTX *ctx);
 
 /* --- handshake (ssa_handshake.c) --- */
 SSA_HIDDEN int ssa_handshake_begin(struct ssa_sock *s) SSA_MUST_USE;

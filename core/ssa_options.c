@@ -199,6 +199,18 @@ static int set_int_option(struct ssa_sock *s, int name, const void *val, socklen
 	}
 }
 
+/* TLS_CONTEXT: join the session namespace of another socket, or 0 for a private one. */
+static int set_context(struct ssa_sock *s, const void *val, socklen_t len)
+{
+	uint64_t id;
+
+	if (val == NULL || len != sizeof(id))
+		return ssa_fail(s, SSA_E_OPTION_LENGTH, "a uint64_t is needed");
+	memcpy(&id, val, sizeof(id));
+	s->opts.context = id != 0 ? id : ssa_session_new_context();
+	return 0;
+}
+
 int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t len)
 {
 	int rc;
@@ -249,8 +261,9 @@ int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t 
 	case TLS_RESUMED_SESSION:
 	case TLS_VERSION_CONN:
 		return ssa_fail(s, SSA_E_OPTION_DIRECTION, "option %d can only be read", name);
-	case TLS_REQUEST_PEER_AUTH:
 	case TLS_CONTEXT:
+		return require_new(s) < 0 ? -1 : set_context(s, val, len);
+	case TLS_REQUEST_PEER_AUTH:
 		rc = ssa_fail(s, SSA_E_NOT_SUPPORTED, "option %d is not implemented yet", name);
 		errno = ENOPROTOOPT;
 		return rc;
@@ -431,9 +444,7 @@ int ssa_tls_getsockopt(struct ssa_sock *s, int name, void *val, socklen_t *len)
 	case TLS_REQUEST_PEER_AUTH:
 		return ssa_fail(s, SSA_E_OPTION_DIRECTION, "option %d can only be set", name);
 	case TLS_CONTEXT:
-		ssa_fail(s, SSA_E_NOT_SUPPORTED, "option %d is not implemented yet", name);
-		errno = ENOPROTOOPT;
-		return -1;
+		return put_bytes(s, &s->opts.context, sizeof(s->opts.context), val, len);
 	default:
 		return ssa_fail(s, SSA_E_OPTION_UNKNOWN, "%d", name);
 	}

@@ -25,6 +25,7 @@ struct ssa_sock *ssa_sock_new(int family)
 	s->state = SSA_NEW;
 	s->opts.session_ttl = -1;
 	s->opts.session_reuse = true;
+	s->opts.context = ssa_session_default_context();
 	return s;
 }
 

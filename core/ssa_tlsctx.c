@@ -58,6 +58,7 @@ static void build_client_ctx(void)
 		return;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	ssa_session_configure_client(ctx);
 	client_ctx = ctx;
 }
 
