@@ -271,13 +271,33 @@ void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events)
 		}
 		ssa_debug(s, "connect: TCP connected");
 		if (ssa_handshake_begin(s) < 0) {
-			ssa_connect_done(s, EPROTO);
+			ssa_connect_done(s, s->error_errno ? s->error_errno : EPROTO);
 			return;
 		}
 	}
 	r = ssa_handshake_step(s);
-	if (r != 0)
-		ssa_connect_done(s, r > 0 ? 0 : errno);
+	if (r < 0) {
+		ssa_connect_done(s, s->error_errno ? s->error_errno : EPROTO);
+		return;
+	}
+	if (r == 0)
+		return;
+	r = ssa_revocation_start(s);
+	if (r == 0) {
+		ssa_engine_set_events(s, 0, 0); /* nothing moves until the verdict is in */
+		return;
+	}
+	if (r < 0)
+		ssa_fail(s, SSA_E_RESOURCES, "cannot check revocation");
+	ssa_connect_done(s, r < 0 || ssa_revocation_verdict(s) < 0 ? EPROTO : 0);
+}
+
+/* Engine: a worker's verdict on a connection that may have timed out meanwhile. */
+void ssa_connect_revocation_done(struct ssa_sock *s)
+{
+	if (s->state != SSA_CONNECTING || s->closing)
+		return;
+	ssa_connect_done(s, ssa_revocation_verdict(s) < 0 ? EPROTO : 0);
 }
 
 void ssa_connect_timeout(struct ssa_sock *s)

@@ -228,6 +228,9 @@ static void run_command(struct ssa_engine *e, struct ssa_sock *s, enum ssa_cmd c
 	case SSA_CMD_DELIVER:
 		ssa_listen_deliver(s);
 		break;
+	case SSA_CMD_REVOCATION:
+		ssa_connect_revocation_done(s);
+		break;
 	case SSA_CMD_CONNECT:
 		ssa_connect_start(s);
 		break;

@@ -91,6 +91,7 @@ int ssa_handshake_begin(struct ssa_sock *s)
 	if (set_peer_name(s) < 0 || apply_socket_options(s) < 0)
 		goto fail;
 	ssa_session_offer(s);
+	ssa_revocation_prepare(s);
 	return 0;
 fail:
 	ssa_fail(s, SSA_E_HANDSHAKE, "cannot set up TLS: %s",
@@ -133,6 +134,10 @@ static void describe_verify_failure(struct ssa_sock *s, long v)
 
 void ssa_describe_tls_failure(struct ssa_sock *s, int ssl_ret)
 {
+	if (s->rev_stapled_result == SSA_REV_REVOKED) {
+		ERR_clear_error(); /* check_staple() said why */
+		return;
+	}
 	int err = SSL_get_error(s->ssl, ssl_ret);
 	long v = SSL_get_verify_result(s->ssl);
 	unsigned long e = ERR_peek_last_error();

@@ -32,6 +32,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	ssa_revocation_fork_child();
 	ssa_engine_fork_child();
 	ssa_table_unlock_after_fork();
 }

@@ -43,6 +43,8 @@ enum ssa_state {
 
 enum ssa_role { SSA_CLIENT, SSA_SERVER };
 
+enum ssa_rev { SSA_REV_UNKNOWN, SSA_REV_GOOD, SSA_REV_REVOKED };
+
 /* One certificate chain with its key, as set by TLS_CERTIFICATE_CHAIN + TLS_PRIVATE_KEY. */
 struct ssa_chain {
 	X509 *leaf;
@@ -65,6 +67,7 @@ struct ssa_opts {
 	int session_ttl;	      /* -1 = policy */
 	bool session_reuse;
 	uint64_t context; /* session namespace (TLS_CONTEXT) */
+	bool rev_stapled, rev_ocsp, rev_crl; /* policy's, or tightened by the application */
 };
 
 /* What the handshake negotiated; written once by the engine, then read-only. */
@@ -107,6 +110,7 @@ struct ssa_sock {
 	int result_error;  /* errno of the failed connect, reported again on retry */
 	bool handshake_done;
 	char error[SSA_ERROR_MAX];
+	int error_errno; /* errno of the failure that set error[] */
 	struct ssa_opts opts;
 	struct ssa_conn_info info;
 	char *peer_chain_pem;
@@ -125,6 +129,8 @@ struct ssa_sock {
 	struct ssa_sock *parent; /* listener that accepted this connection */
 	struct ssa_sock *backlog_next; /* in the parent's backlog; under the parent's lock */
 	bool keep_registered;	       /* failed connect: TLS_ERROR stays until close() */
+	enum ssa_rev rev_stapled_result, rev_result;
+	char rev_why[128];
 	struct sockaddr_storage connect_addrs[8];
 	socklen_t connect_lens[8];
 	unsigned naddrs, next_addr;
@@ -221,6 +227,14 @@ SSA_HIDDEN uint64_t ssa_session_new_context(void);
 SSA_HIDDEN void ssa_session_offer(struct ssa_sock *s);
 SSA_HIDDEN void ssa_session_configure_client(SSL_CTX *ctx);
 
+/* --- revocation (ssa_revocation.c) --- */
+SSA_HIDDEN bool ssa_revocation_wanted(const struct ssa_sock *s);
+SSA_HIDDEN void ssa_revocation_configure_client(SSL_CTX *ctx);
+SSA_HIDDEN void ssa_revocation_prepare(struct ssa_sock *s);
+SSA_HIDDEN int ssa_revocation_start(struct ssa_sock *s);
+SSA_HIDDEN int ssa_revocation_verdict(struct ssa_sock *s);
+SSA_HIDDEN void ssa_revocation_fork_child(void);
+
 /* --- handshake (ssa_handshake.c) --- */
 SSA_HIDDEN int ssa_handshake_begin(struct ssa_sock *s) SSA_MUST_USE;
 SSA_HIDDEN int ssa_handshake_step(struct ssa_sock *s); /* 1 done, 0 again, -1 failed */
@@ -237,7 +251,14 @@ SSA_HIDDEN void ssa_relay_finish(struct ssa_sock *s);
 SSA_HIDDEN void ssa_buf_free(struct ssa_buf *b);
 
 /* --- engine threads (ssa_engine.c) --- */
-enum ssa_cmd { SSA_CMD_WATCH, SSA_CMD_CONNECT, SSA_CMD_LISTEN, SSA_CMD_ADOPT, SSA_CMD_DELIVER };
+enum ssa_cmd {
+	SSA_CMD_WATCH,
+	SSA_CMD_CONNECT,
+	SSA_CMD_LISTEN,
+	SSA_CMD_ADOPT,
+	SSA_CMD_DELIVER,
+	SSA_CMD_REVOCATION,
+};
 SSA_HIDDEN struct ssa_engine *ssa_engine_pick(void);
 SSA_HIDDEN int ssa_engine_submit(struct ssa_sock *s, enum ssa_cmd cmd) SSA_MUST_USE;
 SSA_HIDDEN void ssa_engine_set_events(struct ssa_sock *s, uint32_t net, uint32_t app);
@@ -259,6 +280,7 @@ SSA_HIDDEN void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events);
 SSA_HIDDEN void ssa_connect_start(struct ssa_sock *s);
 SSA_HIDDEN void ssa_connect_done(struct ssa_sock *s, int err);
 SSA_HIDDEN void ssa_connect_timeout(struct ssa_sock *s);
+SSA_HIDDEN void ssa_connect_revocation_done(struct ssa_sock *s);
 
 /* --- listeners (ssa_listen.c) --- */
 SSA_HIDDEN void ssa_listen_start(struct ssa_sock *s);

@@ -174,6 +174,31 @@ static int set_version(struct ssa_sock *s, int name, const void *val, socklen_t 
 	return 0;
 }
 
+/* Revocation switches may only tighten: turning off a check the policy requires is EPERM. */
+static int set_revocation(struct ssa_sock *s, int name, bool on)
+{
+	const struct ssa_policy *p = ssa_current_policy();
+	bool *flags[3] = {&s->opts.rev_stapled, &s->opts.rev_ocsp, &s->opts.rev_crl};
+	const bool required[3] = {p->rev_stapled, p->rev_ocsp, p->rev_crl};
+	static const char *const setting[3] = {"ocsp-stapling", "ocsp", "crl"};
+	int first = 0, last = 2;
+
+	if (name == TLS_CACHED_REV_CHECKS || name == TLS_SERVER_OCSP_STAPLING) {
+		if (on && name == TLS_SERVER_OCSP_STAPLING)
+			return ssa_fail(s, SSA_E_NOT_SUPPORTED, "server OCSP stapling");
+		return 0; /* responses are not cached across connections: nothing to loosen */
+	}
+	if (name != TLS_REVOCATION_CHECKS)
+		first = last = name - TLS_OCSP_STAPLED_CHECKS;
+	for (int i = first; i <= last; i++)
+		if (!on && required[i])
+			return ssa_fail(s, SSA_E_POLICY_FORBIDS, "the policy sets %s = true",
+					setting[i]);
+	for (int i = first; i <= last; i++)
+		*flags[i] = on;
+	return 0;
+}
+
 static int set_int_option(struct ssa_sock *s, int name, const void *val, socklen_t len)
 {
 	int v = 0;
@@ -192,10 +217,8 @@ static int set_int_option(struct ssa_sock *s, int name, const void *val, socklen
 	case TLS_SESSION_REUSE:
 		s->opts.session_reuse = v != 0;
 		return 0;
-	default: /* revocation switches: none is on in the built-in policy, none can be turned on yet */
-		if (v != 0)
-			return ssa_fail(s, SSA_E_NOT_SUPPORTED, "revocation checking is not available");
-		return 0;
+	default:
+		return set_revocation(s, name, v != 0);
 	}
 }
 
@@ -430,9 +453,13 @@ int ssa_tls_getsockopt(struct ssa_sock *s, int name, void *val, socklen_t *len)
 	case TLS_SESSION_REUSE:
 		return put_int(s, s->opts.session_reuse, val, len);
 	case TLS_REVOCATION_CHECKS:
+		return put_int(s, ssa_revocation_wanted(s), val, len);
 	case TLS_OCSP_STAPLED_CHECKS:
+		return put_int(s, s->opts.rev_stapled, val, len);
 	case TLS_OCSP_CHECKS:
+		return put_int(s, s->opts.rev_ocsp, val, len);
 	case TLS_CRL_CHECKS:
+		return put_int(s, s->opts.rev_crl, val, len);
 	case TLS_CACHED_REV_CHECKS:
 	case TLS_SERVER_OCSP_STAPLING:
 		return put_int(s, 0, val, len);

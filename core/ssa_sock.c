@@ -26,6 +26,9 @@ struct ssa_sock *ssa_sock_new(int family)
 	s->opts.session_ttl = -1;
 	s->opts.session_reuse = true;
 	s->opts.context = ssa_session_default_context();
+	s->opts.rev_stapled = ssa_current_policy()->rev_stapled;
+	s->opts.rev_ocsp = ssa_current_policy()->rev_ocsp;
+	s->opts.rev_crl = ssa_current_policy()->rev_crl;
 	return s;
 }
 
@@ -82,6 +85,7 @@ static int fail_v(struct ssa_sock *s, enum ssa_error_code code, int sys_errno, c
 	pthread_mutex_lock(&s->lock);
 	err = ssa_error_format(s->error, sizeof(s->error), code, sys_errno,
 			       fmt != NULL ? "%s" : NULL, details);
+	s->error_errno = err;
 	pthread_mutex_unlock(&s->lock);
 	errno = err;
 	return -1;

@@ -59,6 +59,7 @@ static void build_client_ctx(void)
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	ssa_session_configure_client(ctx);
+	ssa_revocation_configure_client(ctx);
 	client_ctx = ctx;
 }
 
