@@ -1,0 +1,92 @@
+/*
+ * tls_probe HOST PORT [OPTION=VALUE...]: one TLS connection through the SSA, for the shell
+ * suites.  Prints "connected" or "connect: <errno name>: <TLS_ERROR>", exit 0 or 1.
+ * Options: name=HOSTNAME (TLS_REMOTE_HOSTNAME), ca=FILE, NUMBER=INT (an int option, for
+ * example 104=1), send=TEXT (then print the first reply line).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ssa/in_tls.h>
+
+static const char *errno_name(int e)
+{
+	switch (e) {
+	case EPROTO:
+		return "EPROTO";
+	case ETIMEDOUT:
+		return "ETIMEDOUT";
+	case ECONNREFUSED:
+		return "ECONNREFUSED";
+	case EPERM:
+		return "EPERM";
+	case EINVAL:
+		return "EINVAL";
+	default:
+		return strerror(e);
+	}
+}
+
+static int apply(int fd, const char *opt, const char **send)
+{
+	const char *eq = strchr(opt, '=');
+	int v;
+
+	if (eq == NULL)
+		return -1;
+	if (strncmp(opt, "name=", 5) == 0)
+		return setsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, eq + 1, strlen(eq + 1) + 1);
+	if (strncmp(opt, "ca=", 3) == 0)
+		return setsockopt(fd, IPPROTO_TLS, TLS_TRUSTED_PEER_CERTIFICATES, eq + 1,
+				  strlen(eq + 1) + 1);
+	if (strncmp(opt, "send=", 5) == 0) {
+		*send = eq + 1;
+		return 0;
+	}
+	v = atoi(eq + 1);
+	return setsockopt(fd, IPPROTO_TLS, atoi(opt), &v, sizeof(v));
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	const char *send = NULL;
+	char why[256] = "", line[256];
+	socklen_t len = sizeof(why);
+	int fd;
+
+	if (argc < 3)
+		return 2;
+	fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+	addr.sin_port = htons((unsigned short)atoi(argv[2]));
+	if (fd < 0 || inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1)
+		return 2;
+	for (int i = 3; i < argc; i++)
+		if (apply(fd, argv[i], &send) < 0) {
+			getsockopt(fd, IPPROTO_TLS, TLS_ERROR, why, &len);
+			printf("option %s: %s: %s\n", argv[i], errno_name(errno), why);
+			return 1;
+		}
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int err = errno;
+
+		getsockopt(fd, IPPROTO_TLS, TLS_ERROR, why, &len);
+		printf("connect: %s: %s\n", errno_name(err), why);
+		return 1;
+	}
+	printf("connected\n");
+	if (send != NULL) {
+		ssize_t n;
+
+		if (write(fd, send, strlen(send)) < 0 || write(fd, "\n", 1) < 0)
+			return 1;
+		n = read(fd, line, sizeof(line) - 1);
+		printf("reply: %.*s\n", n > 0 ? (int)strcspn(line, "\n") : 0, line);
+	}
+	close(fd);
+	return 0;
+}
