@@ -213,7 +213,9 @@ SSA_HIDDEN int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd) SSA
 
 /* --- TLS contexts and trust (ssa_tlsctx.c) --- */
 SSA_HIDDEN SSL_CTX *ssa_client_ctx(void);
-SSA_HIDDEN SSL_CTX *ssa_server_ctx_new(struct ssa_sock *listener) SSA_MUST_USE;
+SSA_HIDDEN SSL_CTX *ssa_server_ctx_new(struct ssa_sock *listener, char *why,
+				       size_t why_size) SSA_MUST_USE;
+SSA_HIDDEN int ssa_tickets_configure_server(SSL_CTX *ctx, char *why, size_t why_size);
 SSA_HIDDEN X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size);
 SSA_HIDDEN int ssa_chain_load(struct ssa_chain *c, const char *path, char *why, size_t n);
 SSA_HIDDEN int ssa_key_load(struct ssa_chain *c, const char *path, char *why, size_t n);

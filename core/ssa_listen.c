@@ -50,6 +50,7 @@ static int load_policy_certificates(struct ssa_sock *s)
 
 int ssa_listen_tls(struct ssa_sock *s, int backlog)
 {
+	char why[SSA_ERROR_MAX];
 	struct ssa_listener *l;
 
 	if (ssa_policy_error() != NULL)
@@ -72,10 +73,10 @@ int ssa_listen_tls(struct ssa_sock *s, int backlog)
 	if (l == NULL)
 		return ssa_fail(s, SSA_E_RESOURCES, NULL);
 	l->max_handshaking = backlog > 64 ? (unsigned)backlog : 64;
-	l->ctx = ssa_server_ctx_new(s);
+	l->ctx = ssa_server_ctx_new(s, why, sizeof(why));
 	if (l->ctx == NULL) {
 		free(l);
-		return ssa_fail(s, SSA_E_HANDSHAKE, "cannot build the server context");
+		return ssa_fail(s, SSA_E_POLICY_BROKEN, "cannot serve: %s", why);
 	}
 	if (sys_listen(s->net_fd, backlog) < 0) {
 		int err = errno;

@@ -130,7 +130,7 @@ static void configure_server_sessions(SSL_CTX *ctx, const struct ssa_policy *p, 
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 }
 
-SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l)
+SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 {
 	const struct ssa_policy *p = ssa_current_policy();
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -150,6 +150,11 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	configure_server_sessions(ctx, p, l->opts.session_ttl);
+	if (p->tickets && p->session_ttl > 0 && l->opts.session_ttl != 0 &&
+	    ssa_tickets_configure_server(ctx, why, why_size) < 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	SSL_CTX_set_cert_cb(ctx, select_certificate, l);
 	SSL_CTX_set_tlsext_servername_callback(ctx, check_servername);
 	SSL_CTX_set_tlsext_servername_arg(ctx, l);
@@ -157,6 +162,8 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l)
 		SSL_CTX_set_alpn_select_cb(ctx, select_alpn, l);
 	return ctx;
 fail:
+	snprintf(why, why_size, "%s", ERR_reason_error_string(ERR_peek_last_error()) ?: "out of memory");
+	ERR_clear_error();
 	SSL_CTX_free(ctx);
 	return NULL;
 }
