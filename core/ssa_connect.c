@@ -314,6 +314,7 @@ void ssa_connect_done(struct ssa_sock *s, int err)
 {
 	ssa_debug(s, "connect done: %s", err ? strerror(err) : "ok");
 	ssa_engine_timer_set(s, 0);
+	ssa_log_connection(s, err == 0);
 	pthread_mutex_lock(&s->lock);
 	if (err == 0) {
 		s->state = SSA_CONNECTED;

@@ -161,6 +161,7 @@ struct ssa_accept_record {
 
 /* --- diagnostics (ssa_log.c) --- */
 SSA_HIDDEN bool ssa_debug_on(void);
+SSA_HIDDEN void ssa_log_connection(struct ssa_sock *s, bool ok);
 SSA_HIDDEN void ssa_debug(struct ssa_sock *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -268,6 +268,7 @@ void ssa_accepted_handshake_ready(struct ssa_sock *s)
 void ssa_accepted_done(struct ssa_sock *c, bool ok)
 {
 	ssa_debug(c, "accepted handshake %s", ok ? "ok" : "failed");
+	ssa_log_connection(c, ok);
 	struct ssa_sock *s = c->parent;
 	struct ssa_listener *l = s->listener;
 

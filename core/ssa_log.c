@@ -2,12 +2,36 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ssa_internal.h"
 
 static int debug_level = -1;
+
+/* log-connections: one line per handshake, for the administrator. */
+void ssa_log_connection(struct ssa_sock *s, bool ok)
+{
+	const struct ssa_policy *p = ssa_current_policy();
+	char line[SSA_ERROR_MAX + SSA_IDENTITY_MAX + SSA_HOSTNAME_MAX + 128];
+
+	if (!p->log_connections)
+		return;
+	if (ok)
+		snprintf(line, sizeof(line), "%s %s: %s %s, peer %s", s->role == SSA_CLIENT ? "to" : "from",
+			 s->role == SSA_CLIENT && s->opts.hostname[0] ? s->opts.hostname : "peer",
+			 ssa_version_name(s->info.version), s->info.cipher,
+			 s->info.peer_identity[0] ? s->info.peer_identity : "(no certificate)");
+	else
+		snprintf(line, sizeof(line), "%s %s failed: %s", s->role == SSA_CLIENT ? "to" : "from",
+			 s->role == SSA_CLIENT && s->opts.hostname[0] ? s->opts.hostname : "peer",
+			 s->error);
+	if (p->log_syslog)
+		syslog(LOG_INFO, "ssa: %s", line);
+	else
+		fprintf(stderr, "ssa[%d]: %s\n", (int)getpid(), line);
+}
 
 bool ssa_debug_on(void)
 {

@@ -65,6 +65,7 @@ static const struct setting settings[] = {
 	{"revocation-hard-fail", K_BOOL, AT(rev_hard_fail), 0, 0, "true or false"},
 	{"security-level", K_INT, AT(security_level), 2, 5, "2 to 5 (OpenSSL levels)"},
 	{"log-connections", K_BOOL, AT(log_connections), 0, 0, "true or false"},
+	{"log-to-syslog", K_BOOL, AT(log_syslog), 0, 0, "true (syslog) or false (stderr)"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

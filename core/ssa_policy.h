@@ -41,6 +41,7 @@ struct ssa_policy {
 	unsigned ncerts;
 	int security_level; /* OpenSSL security level: 2 rejects RSA-1024 and SHA-1 */
 	bool log_connections;
+	bool log_syslog; /* log-target = "syslog" (else stderr) */
 };
 
 /* Fills p with the built-in defaults.  Returns 0, or -1 without memory. */
