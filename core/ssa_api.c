@@ -101,6 +101,19 @@ SSA_EXPORT char *ssa_last_error(int fd, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * A call that acts starts with an empty TLS_ERROR, so a failure the kernel reports (say
+ * EADDRINUSE) never shows an older reason.  Reading calls leave it alone.
+ */
+static void begin_call(struct ssa_sock *s)
+{
+	if (ssa_policy_error() != NULL || s->state == SSA_FAILED)
+		return; /* that reason stays: it still explains every call */
+	pthread_mutex_lock(&s->lock);
+	s->error[0] = '\0';
+	pthread_mutex_unlock(&s->lock);
+}
+
 SSA_EXPORT int ssa_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
@@ -108,6 +121,7 @@ SSA_EXPORT int ssa_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (s == NULL)
 		return sys_connect(fd, addr, len);
+	begin_call(s);
 	rc = ssa_connect_tls(s, fd, addr, len);
 	ssa_sock_unref(s);
 	return rc;
@@ -120,7 +134,10 @@ SSA_EXPORT int ssa_bind(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (s == NULL)
 		return sys_bind(fd, addr, len);
-	if (s->state != SSA_NEW)
+	begin_call(s);
+	if (ssa_policy_error() != NULL)
+		rc = ssa_fail(s, SSA_E_POLICY_BROKEN, "%s", ssa_policy_error());
+	else if (s->state != SSA_NEW)
 		rc = ssa_fail(s, SSA_E_OPTION_VALUE, "bind() after connect() or listen()");
 	else if (addr != NULL && len >= sizeof(sa_family_t) && addr->sa_family != s->family)
 		rc = ssa_fail(s, SSA_E_FAMILY, "address family %d", addr->sa_family);
@@ -137,6 +154,7 @@ SSA_EXPORT int ssa_listen(int fd, int backlog)
 
 	if (s == NULL)
 		return sys_listen(fd, backlog);
+	begin_call(s);
 	rc = ssa_listen_tls(s, backlog);
 	ssa_sock_unref(s);
 	return rc;
@@ -149,6 +167,7 @@ SSA_EXPORT int ssa_accept4(int fd, struct sockaddr *addr, socklen_t *len, int fl
 
 	if (s == NULL)
 		return sys_accept4(fd, addr, len, flags);
+	begin_call(s);
 	rc = ssa_accept_tls(s, fd, addr, len, flags);
 	ssa_sock_unref(s);
 	return rc;
@@ -176,6 +195,7 @@ SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, sock
 
 	if (s == NULL)
 		return sys_setsockopt(fd, level, name, val, len);
+	begin_call(s);
 	if (level == IPPROTO_TLS)
 		rc = ssa_tls_setsockopt(s, name, val, len);
 	else if (level == IPPROTO_TCP && name == TCP_UPGRADE_TLS)
@@ -283,7 +303,7 @@ static int tls_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc < 0)
-		rc = ssa_fail(s, SSA_E_NOT_CONNECTED, NULL);
+		errno = ENOTCONN; /* a query: TLS_ERROR keeps the reason of the last failure */
 	else
 		rc = copy_address(&ss, n, addr, len);
 	ssa_sock_unref(s);
@@ -308,6 +328,7 @@ SSA_EXPORT int ssa_shutdown(int fd, int how)
 
 	if (s == NULL)
 		return sys_shutdown(fd, how);
+	begin_call(s);
 	if (!s->handshake_done)
 		rc = ssa_fail(s, SSA_E_NOT_CONNECTED, NULL);
 	else
@@ -329,8 +350,12 @@ SSA_EXPORT int ssa_close(int fd)
 	s = ssa_table_get(fd);
 	ssa_table_forget_fd(fd);
 	if (s != NULL) {
-		if (s->keep_registered || s->generation != ssa_engine_generation())
-			ssa_table_remove(s); /* no engine will: failed, or inherited */
+		/*
+		 * The registry forgets the socket with the descriptor it knows it by; the engine
+		 * keeps its own reference for as long as the connection still flushes.  (A dup()
+		 * of it stays a working descriptor but is no longer known as TLS to getsockopt.)
+		 */
+		ssa_table_remove(s);
 		ssa_sock_unref(s);
 	}
 	return sys_close(fd);

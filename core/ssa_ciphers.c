@@ -63,6 +63,16 @@ static char *rewrite_12(const char *current, const char *name, bool enable)
 	return out;
 }
 
+static bool list_usable(const char *list, bool tls13)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	bool ok = ctx != NULL && (tls13 ? SSL_CTX_set_ciphersuites(ctx, list)
+					: SSL_CTX_set_cipher_list(ctx, list)) == 1;
+
+	SSL_CTX_free(ctx);
+	return ok;
+}
+
 int ssa_cipher_option(struct ssa_sock *s, int name, const void *val, socklen_t len)
 {
 	const struct ssa_policy *p = ssa_current_policy();
@@ -87,7 +97,7 @@ int ssa_cipher_option(struct ssa_sock *s, int name, const void *val, socklen_t l
 				       name == TLS_ENABLE_CIPHER);
 	if (rewritten == NULL)
 		return ssa_fail(s, SSA_E_RESOURCES, NULL);
-	if (rewritten[0] == '\0') {
+	if (rewritten[0] == '\0' || !list_usable(rewritten, tls13)) {
 		free(rewritten);
 		return ssa_fail(s, SSA_E_OPTION_VALUE, "%s is the last cipher of its list", cipher);
 	}

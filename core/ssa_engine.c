@@ -195,6 +195,8 @@ static void free_zombies(struct ssa_engine *e)
 		struct ssa_sock *s = e->zombies;
 
 		e->zombies = s->eng_next;
+		if (s->listener == NULL) /* a listener's T and E go with the listener object */
+			ssa_sock_release_resources(s);
 		if (!s->keep_registered)
 			ssa_table_remove(s);
 		ssa_sock_unref(s);
@@ -462,6 +464,11 @@ void ssa_engine_flush_all(void)
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
 	pthread_mutex_lock(&engines_lock);
 	for (unsigned i = 0; i < nengines; i++) {
 		pthread_mutex_lock(&engines[i]->lock);

@@ -30,7 +30,7 @@
 	X(SSA_E_HANDSHAKE, EPROTO, "TLS handshake failed")                                  \
 	X(SSA_E_VERIFY, EPROTO, "certificate verification failed")                          \
 	X(SSA_E_TIMEOUT, ETIMEDOUT, "TLS handshake timed out")                              \
-	X(SSA_E_REVOKED, EPROTO, "certificate verification failed")                         \
+	X(SSA_E_REVOKED, EPROTO, "certificate revoked")                                     \
 	X(SSA_E_REVOCATION_UNKNOWN, EPROTO, "revocation status unknown")                    \
 	X(SSA_E_NETWORK, 0, "network error")                                                \
 	X(SSA_E_ADDRESS, EINVAL, "bad address")                                             \

@@ -131,6 +131,7 @@ struct ssa_sock {
 	bool keep_registered;	       /* failed connect: TLS_ERROR stays until close() */
 	enum ssa_rev rev_stapled_result, rev_result;
 	char rev_why[128];
+	char cut_reason[128];
 	struct sockaddr_storage connect_addrs[8];
 	socklen_t connect_lens[8];
 	unsigned naddrs, next_addr;
@@ -205,6 +206,7 @@ SSA_HIDDEN void ssa_table_for_each(void (*fn)(struct ssa_sock *, void *), void *
 SSA_HIDDEN struct ssa_sock *ssa_sock_new(int family);
 SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
+SSA_HIDDEN void ssa_sock_release_resources(struct ssa_sock *s);
 SSA_HIDDEN int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 SSA_HIDDEN int ssa_fail_errno(struct ssa_sock *s, enum ssa_error_code code, int err,

@@ -240,9 +240,6 @@ int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t 
 
 	if (ssa_policy_error() != NULL)
 		return ssa_fail(s, SSA_E_POLICY_BROKEN, "%s", ssa_policy_error());
-	pthread_mutex_lock(&s->lock);
-	s->error[0] = '\0';
-	pthread_mutex_unlock(&s->lock);
 	switch (name) {
 	case TLS_REMOTE_HOSTNAME:
 		return set_hostname(s, val, len, s->opts.hostname);
@@ -418,11 +415,7 @@ int ssa_tls_getsockopt(struct ssa_sock *s, int name, void *val, socklen_t *len)
 {
 	uint64_t id = s->id;
 
-	if (name != TLS_ERROR) {
-		pthread_mutex_lock(&s->lock);
-		s->error[0] = '\0';
-		pthread_mutex_unlock(&s->lock);
-	}
+	/* Reading never clears TLS_ERROR: reading another option first must not lose it. */
 	switch (name) {
 	case TLS_ERROR:
 		return get_error(s, val, len);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <libconfig.h>
 #include <openssl/ssl.h>
@@ -116,7 +117,34 @@ struct loader {
 	const char *file;
 	char *err;
 	size_t err_size;
+	unsigned lines[NSETTINGS]; /* where each setting was last given, for later checks */
 };
+
+/* Does OpenSSL accept this list?  Checked where the setting is, so errors carry its line. */
+static bool openssl_accepts(const char *name, const char *value)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	bool ok = ctx != NULL;
+
+	if (ok && strcmp(name, "ciphers") == 0)
+		ok = SSL_CTX_set_cipher_list(ctx, value) == 1;
+	else if (ok && strcmp(name, "ciphersuites") == 0)
+		ok = SSL_CTX_set_ciphersuites(ctx, value) == 1 && value[0] != '\0';
+	else if (ok && strcmp(name, "groups") == 0)
+		ok = SSL_CTX_set1_groups_list(ctx, value) == 1;
+	SSL_CTX_free(ctx);
+	return ok;
+}
+
+/* Files the policy names must be readable now, not at the first connection. */
+static bool path_usable(const char *name, const char *value)
+{
+	if (strcmp(name, "trust-file") == 0 || strcmp(name, "ticket-key-file") == 0)
+		return access(value, R_OK) == 0;
+	if (strcmp(name, "trust-dir") == 0)
+		return access(value, R_OK | X_OK) == 0;
+	return true;
+}
 
 static int fail_at(struct loader *ld, const config_setting_t *where, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -159,6 +187,12 @@ static int apply_setting(struct loader *ld, struct ssa_policy *p, const struct s
 	case K_STRING:
 		if (type != CONFIG_TYPE_STRING || config_setting_get_string(v)[0] == '\0')
 			return fail_at(ld, v, "%s: expected %s", s->name, s->help);
+		if (!openssl_accepts(s->name, config_setting_get_string(v)))
+			return fail_at(ld, v, "%s: OpenSSL accepts none of \"%s\"", s->name,
+				       config_setting_get_string(v));
+		if (!path_usable(s->name, config_setting_get_string(v)))
+			return fail_at(ld, v, "%s: %s: %s", s->name, config_setting_get_string(v),
+				       strerror(errno));
 		free(*(char **)field);
 		*(char **)field = strdup(config_setting_get_string(v));
 		return *(char **)field ? 0 : fail_at(ld, v, "out of memory");
@@ -238,6 +272,7 @@ static int apply_group(struct loader *ld, struct ssa_policy *p, const config_set
 			return fail_at(ld, v, "unknown setting \"%s\"", name);
 		if (apply_setting(ld, p, &settings[k], v) < 0)
 			return -1;
+		ld->lines[k] = config_setting_source_line(v);
 	}
 	return 0;
 }
@@ -256,26 +291,36 @@ static bool profile_matches(const char *match, const char *exe)
 	return strcmp(match, exe) == 0;
 }
 
-/* What cannot be checked setting by setting: does OpenSSL accept the lists, min <= max. */
-static int check_coherence(struct loader *ld, const struct ssa_policy *p,
-			   const config_setting_t *where)
+static unsigned line_of(const struct loader *ld, const char *name)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
-	int rc = 0;
+	for (size_t k = 0; k < NSETTINGS; k++)
+		if (strcmp(settings[k].name, name) == 0)
+			return ld->lines[k];
+	return 0;
+}
 
-	if (p->min_version > p->max_version)
-		rc = fail_at(ld, where, "min-version is above max-version");
-	else if (ctx && SSL_CTX_set_cipher_list(ctx, p->ciphers12) != 1)
-		rc = fail_at(ld, where, "ciphers: OpenSSL knows none of \"%s\"", p->ciphers12);
-	else if (ctx && SSL_CTX_set_ciphersuites(ctx, p->suites13) != 1)
-		rc = fail_at(ld, where, "ciphersuites: \"%s\" is not a TLS 1.3 suite list",
-			     p->suites13);
-	else if (ctx && SSL_CTX_set1_groups_list(ctx, p->groups) != 1)
-		rc = fail_at(ld, where, "groups: \"%s\" is not a group list", p->groups);
-	else if (p->trust_file && p->trust_dir)
-		rc = fail_at(ld, where, "set trust-file or trust-dir, not both");
-	SSL_CTX_free(ctx);
-	return rc;
+static int fail_line(struct loader *ld, unsigned line, const char *msg)
+{
+	snprintf(ld->err, ld->err_size, "%s:%u: %s", ld->file, line, msg);
+	return -1;
+}
+
+/* What cannot be checked setting by setting; reported at the later of the lines involved. */
+static int check_coherence(struct loader *ld, const struct ssa_policy *p)
+{
+	unsigned a, b;
+
+	if (p->min_version > p->max_version) {
+		a = line_of(ld, "min-version");
+		b = line_of(ld, "max-version");
+		return fail_line(ld, a > b ? a : b, "min-version is above max-version");
+	}
+	if (p->trust_file && p->trust_dir) {
+		a = line_of(ld, "trust-file");
+		b = line_of(ld, "trust-dir");
+		return fail_line(ld, a > b ? a : b, "set trust-file or trust-dir, not both");
+	}
+	return 0;
 }
 
 static int open_config(config_t *cfg, struct loader *ld, const char *path)
@@ -310,8 +355,9 @@ static int check_top_level(struct loader *ld, config_t *cfg)
 	return 0;
 }
 
+/* The first profile whose match fits exe, or the profile at index `force` when it is >= 0. */
 static const config_setting_t *find_profile(struct loader *ld, config_t *cfg, const char *exe,
-					    int *rc)
+					    int force, int *rc)
 {
 	config_setting_t *list = config_lookup(cfg, "profiles");
 
@@ -325,16 +371,16 @@ static const config_setting_t *find_profile(struct loader *ld, config_t *cfg, co
 			*rc = fail_at(ld, prof, "each profile needs match = \"PATH\";");
 			return NULL;
 		}
-		if (profile_matches(match, exe))
+		if (force >= 0 ? i == force : profile_matches(match, exe))
 			return prof;
 	}
 	return NULL;
 }
 
-int ssa_policy_load(const char *path, const char *exe, struct ssa_policy *p, char *err,
-		    size_t err_size)
+static int load_profile(const char *path, const char *exe, int force, struct ssa_policy *p,
+			char *err, size_t err_size)
 {
-	struct loader ld = {path, err, err_size};
+	struct loader ld = {path, err, err_size, {0}};
 	const config_setting_t *prof, *def;
 	config_t cfg;
 	int rc;
@@ -349,7 +395,7 @@ int ssa_policy_load(const char *path, const char *exe, struct ssa_policy *p, cha
 	rc = check_top_level(&ld, &cfg);
 	if (rc == 0 && def != NULL)
 		rc = apply_group(&ld, p, def, false);
-	prof = rc == 0 ? find_profile(&ld, &cfg, exe, &rc) : NULL;
+	prof = rc == 0 ? find_profile(&ld, &cfg, exe, force, &rc) : NULL;
 	if (rc == 0 && prof != NULL) {
 		const char *match = NULL;
 
@@ -362,47 +408,53 @@ int ssa_policy_load(const char *path, const char *exe, struct ssa_policy *p, cha
 		p->profile = strdup("default");
 	}
 	if (rc == 0)
-		rc = check_coherence(&ld, p, prof ? prof : def);
+		rc = check_coherence(&ld, p);
 	config_destroy(&cfg);
 	if (rc < 0)
 		ssa_policy_free(p);
 	return rc;
 }
 
-/* Every profile must load on its own, so check each as if a program matched it. */
+int ssa_policy_load(const char *path, const char *exe, struct ssa_policy *p, char *err,
+		    size_t err_size)
+{
+	return load_profile(path, exe, -1, p, err, err_size);
+}
+
+/*
+ * Every profile must be valid, even one that an earlier match shadows: each is loaded on top
+ * of the default, by position.
+ */
 int ssa_policy_check(const char *path, void (*report)(const char *msg, void *arg), void *arg)
 {
 	char err[512];
-	struct loader ld = {path, err, sizeof(err)};
+	struct loader ld = {path, err, sizeof(err), {0}};
 	struct ssa_policy p;
 	config_t cfg;
 	config_setting_t *list;
-	int failures = 0;
+	int failures = 0, n;
 
 	if (open_config(&cfg, &ld, path) < 0) {
 		report(err, arg);
 		return -1;
 	}
 	list = config_lookup(&cfg, "profiles");
-	for (int i = -1; i < (list ? config_setting_length(list) : 0); i++) {
-		const char *match = NULL;
-
-		if (i >= 0 && !config_setting_lookup_string(config_setting_get_elem(list, (unsigned)i),
-							    "match", &match))
-			match = "\x01"; /* reported by the load below */
-		if (ssa_policy_load(path, i < 0 ? NULL : match, &p, err, sizeof(err)) < 0) {
+	n = list ? config_setting_length(list) : 0;
+	config_destroy(&cfg);
+	for (int i = -1; i < n; i++) {
+		if (load_profile(path, NULL, i, &p, err, sizeof(err)) < 0) {
 			report(err, arg);
 			failures++;
 			if (i < 0)
-				break;
+				break; /* the default is broken: every profile would repeat it */
 			continue;
 		}
 		ssa_policy_free(&p);
 	}
-	config_destroy(&cfg);
 	return failures ? -1 : 0;
 }
 
+/* The effective profile, as a policy file that would give exactly it. */
 void ssa_policy_print(const struct ssa_policy *p, void (*out)(const char *line, void *arg),
 		      void *arg)
 {
@@ -410,37 +462,44 @@ void ssa_policy_print(const struct ssa_policy *p, void (*out)(const char *line, 
 
 	snprintf(line, sizeof(line), "# profile: %s", p->profile);
 	out(line, arg);
+	out("default = {", arg);
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		const struct setting *s = &settings[i];
 		const void *field = (const char *)p + s->offset;
 
 		switch (s->kind) {
 		case K_VERSION:
-			snprintf(line, sizeof(line), "%s = \"%s\";", s->name,
+			snprintf(line, sizeof(line), "  %s = \"%s\";", s->name,
 				 *(const int *)field == TLS1_3_VERSION ? "TLS1.3" : "TLS1.2");
 			break;
 		case K_STRING:
 			if (*(char *const *)field == NULL)
 				continue;
-			snprintf(line, sizeof(line), "%s = \"%s\";", s->name, *(char *const *)field);
+			snprintf(line, sizeof(line), "  %s = \"%s\";", s->name,
+				 *(char *const *)field);
 			break;
 		case K_BOOL:
-			snprintf(line, sizeof(line), "%s = %s;", s->name,
+			snprintf(line, sizeof(line), "  %s = %s;", s->name,
 				 *(const bool *)field ? "true" : "false");
 			break;
 		case K_INT:
-			snprintf(line, sizeof(line), "%s = %d;", s->name, *(const int *)field);
+			snprintf(line, sizeof(line), "  %s = %d;", s->name, *(const int *)field);
 			break;
 		case K_SECONDS:
-			snprintf(line, sizeof(line), "%s = %.3f;", s->name,
+			snprintf(line, sizeof(line), "  %s = %.3f;", s->name,
 				 *(const int *)field / 1000.0);
 			break;
 		}
 		out(line, arg);
 	}
+	if (p->ncerts > 0)
+		out("  server-certificates = (", arg);
 	for (unsigned i = 0; i < p->ncerts; i++) {
-		snprintf(line, sizeof(line), "server-certificate = { chain = \"%s\"; key = \"%s\"; };",
-			 p->certs[i].chain, p->certs[i].key);
+		snprintf(line, sizeof(line), "    { chain = \"%s\"; key = \"%s\"; }%s",
+			 p->certs[i].chain, p->certs[i].key, i + 1 < p->ncerts ? "," : "");
 		out(line, arg);
 	}
+	if (p->ncerts > 0)
+		out("  );", arg);
+	out("};", arg);
 }

@@ -150,6 +150,12 @@ static void reset_app_end(struct ssa_sock *s)
 /* The connection is broken: the application sees ECONNRESET after what it already has. */
 void ssa_relay_cut(struct ssa_sock *s)
 {
+	if (s->handshake_done && !s->app_gone) {
+		/* The application still holds A: TLS_ERROR must say what happened. */
+		ssa_fail_errno(s, SSA_E_NETWORK, ECONNRESET, "%s", s->cut_reason[0] ? s->cut_reason
+						: "connection closed without close_notify");
+		s->keep_registered = true;
+	}
 	ssa_debug(s, "cut (app_gone=%d app_eof=%d net_eof=%d)", s->app_gone, s->app_eof, s->net_eof);
 	if (s->to_app.len > 0) {
 		/* Deliver what was decrypted before the break, as far as A has room. */
@@ -265,13 +271,31 @@ static int deliver_to_app(struct ssa_sock *s, const unsigned char *data, size_t 
 	n = send(s->engine_fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 	if (n < 0) {
+		if (errno == EPIPE)
+			return 0; /* the application shut reading: data is dropped, as TCP does */
 		if (errno != EAGAIN)
-			return -1; /* A is gone: nobody to deliver to */
+			return -1;
 		n = 0;
 	}
 	if ((size_t)n < len && buf_keep(&s->to_app, data + n, len - (size_t)n) < 0)
 		return -1;
 	return 0;
+}
+
+static void note_cut_reason(struct ssa_sock *s, int r)
+{
+	unsigned long e = ERR_peek_last_error();
+	int err = SSL_get_error(s->ssl, r);
+
+	if (e != 0)
+		snprintf(s->cut_reason, sizeof(s->cut_reason), "TLS error: %s",
+			 ERR_reason_error_string(e) ?: "unknown");
+	else if (err == SSL_ERROR_SYSCALL && errno != 0)
+		snprintf(s->cut_reason, sizeof(s->cut_reason), "%s", strerror(errno));
+	else
+		snprintf(s->cut_reason, sizeof(s->cut_reason),
+			 "the peer closed the connection without close_notify (truncation)");
+	ERR_clear_error();
 }
 
 /*
@@ -298,7 +322,7 @@ static int read_net(struct ssa_sock *s, unsigned char *chunk, size_t *filled)
 			s->net_eof = true;
 			return 0;
 		default: /* truncation (EOF without close_notify) or a TLS error */
-			ERR_clear_error();
+			note_cut_reason(s, r);
 			return -1;
 		}
 	}

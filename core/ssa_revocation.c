@@ -115,7 +115,7 @@ static int check_staple(SSL *ssl, void *arg)
 							     : "unknown",
 		  why);
 	if (s->rev_stapled_result == SSA_REV_REVOKED) {
-		ssa_fail(s, SSA_E_REVOKED, "certificate revoked (stapled OCSP)");
+		ssa_fail(s, SSA_E_REVOKED, "stapled OCSP says so");
 		return 0;
 	}
 	return 1;
@@ -309,7 +309,11 @@ int ssa_revocation_start(struct ssa_sock *s)
 		 s->opts.rev_stapled ? "no valid stapled OCSP response" : "no check made");
 	if (s->rev_result == SSA_REV_GOOD || (!s->opts.rev_ocsp && !s->opts.rev_crl))
 		return 1;
-	if (chain == NULL || sk_X509_num(chain) < 2 || (j = calloc(1, sizeof(*j))) == NULL)
+	if (chain != NULL && sk_X509_num(chain) < 2) {
+		s->rev_result = SSA_REV_GOOD; /* the server's certificate is itself a trust anchor */
+		return 1;
+	}
+	if (chain == NULL || (j = calloc(1, sizeof(*j))) == NULL)
 		return -1;
 	j->leaf = X509_dup(sk_X509_value(chain, 0));
 	j->issuer = X509_dup(sk_X509_value(chain, 1));
@@ -343,8 +347,9 @@ int ssa_revocation_verdict(struct ssa_sock *s)
 	const char *name = s->opts.hostname[0] ? s->opts.hostname : "the connected address";
 
 	if (s->rev_result == SSA_REV_REVOKED)
-		return ssa_fail(s, SSA_E_REVOKED, "certificate revoked (%s, %s)", s->rev_why, name);
-	if (s->rev_result == SSA_REV_UNKNOWN && ssa_current_policy()->rev_hard_fail)
+		return ssa_fail(s, SSA_E_REVOKED, "%s says so (%s)", s->rev_why, name);
+	if (s->rev_result == SSA_REV_UNKNOWN && ssa_current_policy()->rev_hard_fail &&
+	    ssa_revocation_wanted(s))
 		return ssa_fail(s, SSA_E_REVOCATION_UNKNOWN, "%s (%s)", s->rev_why, name);
 	return 0;
 }

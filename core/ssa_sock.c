@@ -37,15 +37,27 @@ void ssa_sock_ref(struct ssa_sock *s)
 	__atomic_fetch_add(&s->refs, 1, __ATOMIC_RELAXED);
 }
 
-static void sock_free(struct ssa_sock *s)
+/*
+ * What a finished connection holds: descriptors, the SSL object, buffers.  Released as soon as
+ * the engine is done with it, while the small object may stay registered for TLS_ERROR and
+ * the getters until the application closes its descriptor.
+ */
+void ssa_sock_release_resources(struct ssa_sock *s)
 {
 	if (s->ssl != NULL)
 		SSL_free(s->ssl);
+	s->ssl = NULL;
 	ssa_fd_close_owned(s->net_fd);
 	ssa_fd_close_owned(s->engine_fd);
 	ssa_fd_close_owned(s->app_dup);
+	s->net_fd = s->engine_fd = s->app_dup = -1;
 	ssa_buf_free(&s->to_app);
 	ssa_buf_free(&s->to_net);
+}
+
+static void sock_free(struct ssa_sock *s)
+{
+	ssa_sock_release_resources(s);
 	ssa_opts_free(&s->opts);
 	if (s->listener != NULL)
 		ssa_listener_free(s->listener);

@@ -43,8 +43,17 @@ static int apply_policy(SSL_CTX *ctx, const struct ssa_policy *p)
 
 static int load_policy_trust(SSL_CTX *ctx, const struct ssa_policy *p)
 {
-	if (p->trust_file == NULL && p->trust_dir == NULL)
-		return SSL_CTX_set_default_verify_paths(ctx) == 1 ? 0 : -1;
+	/*
+	 * The system store by its compiled-in paths, not SSL_CTX_set_default_verify_paths():
+	 * that honours SSL_CERT_FILE/SSL_CERT_DIR, which would let a program pick its own anchors
+	 * where the policy forbids it.
+	 */
+	if (p->trust_file == NULL && p->trust_dir == NULL) {
+		SSL_CTX_load_verify_file(ctx, X509_get_default_cert_file());
+		SSL_CTX_load_verify_dir(ctx, X509_get_default_cert_dir());
+		ERR_clear_error();
+		return 0;
+	}
 	return SSL_CTX_load_verify_locations(ctx, p->trust_file, p->trust_dir) == 1 ? 0 : -1;
 }
 
@@ -91,8 +100,8 @@ static int check_servername(SSL *ssl, int *alert, void *arg)
 	struct ssa_sock *l = arg;
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 
-	if (l->opts.serve_name[0] == '\0' || name == NULL ||
-	    strcasecmp(name, l->opts.serve_name) == 0)
+	if (l->opts.serve_name[0] == '\0' ||
+	    (name != NULL && strcasecmp(name, l->opts.serve_name) == 0))
 		return SSL_TLSEXT_ERR_OK;
 	*alert = SSL_AD_UNRECOGNIZED_NAME;
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
@@ -125,7 +134,11 @@ static void configure_server_sessions(SSL_CTX *ctx, const struct ssa_policy *p, 
 		return;
 	}
 	SSL_CTX_set_timeout(ctx, ttl);
-	SSL_CTX_sess_set_cache_size(ctx, p->session_cache_size);
+	/* OpenSSL reads a size of 0 as "no limit"; ours means no server-side cache. */
+	if (p->session_cache_size == 0)
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	else
+		SSL_CTX_sess_set_cache_size(ctx, p->session_cache_size);
 	if (!p->tickets)
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 }

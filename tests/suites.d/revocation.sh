@@ -62,7 +62,7 @@ run() { SSA_CONFIG=$1 "$probe" 127.0.0.1 "$port" name=localhost "${@:2}" 2>&1; }
 serve rev-good -status_file "$pki/good.der"
 check "stapled OCSP good passes with hard fail" "^connected" "$(run "$hard_stapled")"
 serve rev-revoked -status_file "$pki/revoked.der"
-check "stapled OCSP revoked: EPROTO naming the staple" "EPROTO: certificate verification failed: certificate revoked \(stapled OCSP\)" "$(run "$soft_stapled")"
+check "stapled OCSP revoked: EPROTO naming the staple" "EPROTO: certificate revoked: stapled OCSP says so" "$(run "$soft_stapled")"
 serve rev-good
 check "no staple, hard fail: EPROTO, status unknown" "EPROTO: revocation status unknown: no valid stapled OCSP response" "$(run "$hard_stapled")"
 check "no staple, soft fail: connects" "^connected" "$(run "$soft_stapled")"
@@ -71,7 +71,7 @@ stop_all
 
 start_responder
 serve rev-revoked
-check "OCSP responder says revoked: EPROTO" "EPROTO: certificate verification failed: certificate revoked \(OCSP, localhost\)" "$(run "$soft" 104=1)"
+check "OCSP responder says revoked: EPROTO" "EPROTO: certificate revoked: OCSP says so \(localhost\)" "$(run "$soft" 104=1)"
 serve rev-good
 check "OCSP responder says good: connects under hard fail" "^connected" "$(run "$hard" 104=1)"
 check "policy requires OCSP: turning it off is EPERM naming the setting" "option 104=0: EPERM: .*ocsp = true" "$(run "$ocsp_required" 104=0)"
@@ -87,7 +87,7 @@ stop_all
 
 start "$crl_port" python3 -m http.server "$crl_port" --bind 127.0.0.1 --directory "$pki"
 serve rev-revoked
-check "CRL lists the certificate: EPROTO" "EPROTO: certificate verification failed: certificate revoked \(CRL, localhost\)" "$(run "$soft" 105=1)"
+check "CRL lists the certificate: EPROTO" "EPROTO: certificate revoked: CRL says so \(localhost\)" "$(run "$soft" 105=1)"
 serve rev-good
 check "CRL does not list it: connects under hard fail" "^connected" "$(run "$hard" 105=1)"
 check "all checks on (102=1), CRL answers good, responder down: connects" "^connected" "$(run "$hard" 102=1)"
