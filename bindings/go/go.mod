@@ -1,0 +1,3 @@
+module ssa
+
+go 1.19
