@@ -49,7 +49,9 @@ static int set_peer_name(struct ssa_sock *s)
 	}
 	if (is_ip_literal(name))
 		return X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1 ? 0 : -1;
-	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	/* RFC 9525 section 6.3: names come from subjectAltName only, never the CN. */
+	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+						       X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 	if (SSL_set_tlsext_host_name(s->ssl, name) != 1 || SSL_set1_host(s->ssl, name) != 1)
 		return -1;
 	return 0;
