@@ -3,6 +3,7 @@
  * call itself for any other descriptor.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -188,6 +189,29 @@ static bool acts_on_app_end(int level, int name)
 				       name == SO_RCVBUF || name == SO_SNDBUF);
 }
 
+/*
+ * While the handshake runs, A's send buffer is held at its minimum (ssa_connect.c): an
+ * SO_SNDBUF set then is what the engine restores when it ends.
+ */
+static bool deferred_sndbuf(struct ssa_sock *s, const void *val, socklen_t len)
+{
+	bool deferred = false;
+	unsigned v;
+
+	if (val == NULL || len < sizeof(int))
+		return false;
+	memcpy(&v, val, sizeof(v));
+	if (v > INT_MAX / 2) /* as the kernel reads it: unsigned, then doubled (socket(7)) */
+		v = INT_MAX / 2;
+	pthread_mutex_lock(&s->lock);
+	if (s->sndbuf_held) {
+		s->app_sndbuf = (int)v * 2;
+		deferred = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return deferred;
+}
+
 SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
@@ -200,6 +224,8 @@ SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, sock
 		rc = ssa_tls_setsockopt(s, name, val, len);
 	else if (level == IPPROTO_TCP && name == TCP_UPGRADE_TLS)
 		rc = ssa_fail(s, SSA_E_PHASE_WRONG, "already a TLS socket");
+	else if (level == SOL_SOCKET && name == SO_SNDBUF && deferred_sndbuf(s, val, len))
+		rc = 0;
 	else if (acts_on_app_end(level, name))
 		rc = sys_setsockopt(fd, level, name, val, len);
 	else if (s->net_fd < 0)
@@ -245,6 +271,17 @@ static int socket_level_get(struct ssa_sock *s, int fd, int name, void *val, soc
 		return put_int_opt(s->state == SSA_LISTENING, val, len);
 	case SO_TYPE:
 		return put_int_opt(SOCK_STREAM, val, len);
+	case SO_SNDBUF: {
+		int v = -1;
+
+		pthread_mutex_lock(&s->lock);
+		if (s->sndbuf_held)
+			v = s->app_sndbuf;
+		pthread_mutex_unlock(&s->lock);
+		if (v >= 0)
+			return put_int_opt(v, val, len);
+		return sys_getsockopt(fd, SOL_SOCKET, name, val, len);
+	}
 	default:
 		if (acts_on_app_end(SOL_SOCKET, name) || s->net_fd < 0)
 			return sys_getsockopt(fd, SOL_SOCKET, name, val, len);
@@ -337,6 +374,14 @@ SSA_EXPORT int ssa_shutdown(int fd, int how)
 	return rc;
 }
 
+static void release_listening_port(struct ssa_sock *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->listener != NULL && s->net_fd >= 0)
+		sys_shutdown(s->net_fd, SHUT_RDWR); /* leaves LISTEN now; the engine closes it */
+	pthread_mutex_unlock(&s->lock);
+}
+
 /*
  * close() only forgets the descriptor number: the engine learns that the application has no
  * descriptor of A left from E (HUP), which also covers dup(), fork() and exit.
@@ -344,19 +389,24 @@ SSA_EXPORT int ssa_shutdown(int fd, int how)
 SSA_EXPORT int ssa_close(int fd)
 {
 	struct ssa_sock *s;
+	int rc;
 
 	if (!ssa_table_maybe_tls(fd))
 		return sys_close(fd);
 	s = ssa_table_get(fd);
 	ssa_table_forget_fd(fd);
+	rc = sys_close(fd);
 	if (s != NULL) {
 		/*
-		 * The registry forgets the socket with the descriptor it knows it by; the engine
-		 * keeps its own reference for as long as the connection still flushes.  (A dup()
-		 * of it stays a working descriptor but is no longer known as TLS to getsockopt.)
+		 * The last descriptor of A anywhere: the registry forgets the socket (the engine
+		 * keeps its own reference while the connection flushes), and a listener's port is
+		 * free when close() returns, as with TCP.  dup()s and forked children keep it.
 		 */
-		ssa_table_remove(s);
+		if (!ssa_app_end_open(s)) {
+			release_listening_port(s);
+			ssa_table_remove(s);
+		}
 		ssa_sock_unref(s);
 	}
-	return sys_close(fd);
+	return rc;
 }

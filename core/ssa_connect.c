@@ -52,8 +52,8 @@ static int resolve_hostname(struct ssa_sock *s, const struct sockaddr *addr, soc
 		return ssa_fail(s, SSA_E_ADDRESS, "host name is not NUL-terminated within %zu bytes",
 				max);
 	snprintf(name, sizeof(name), "%s", (const char *)h->sin_addr.name);
-	if (name[0] == '\0')
-		return ssa_fail(s, SSA_E_ADDRESS, "empty host name");
+	if (!ssa_valid_hostname(name))
+		return ssa_fail(s, SSA_E_ADDRESS, "\"%.64s\" is not a host name", name);
 	snprintf(port, sizeof(port), "%u", ntohs(h->sin_port));
 	rc = getaddrinfo(name, port, &hints, &res);
 	if (rc != 0)
@@ -100,17 +100,36 @@ static int hold_writability(struct ssa_sock *s, int app_fd)
 	if (sys_getsockopt(app_fd, SOL_SOCKET, SO_SNDBUF, &s->app_sndbuf, &optlen) < 0 ||
 	    sys_setsockopt(app_fd, SOL_SOCKET, SO_SNDBUF, &minimum, sizeof(minimum)) < 0)
 		return -1;
+	pthread_mutex_lock(&s->lock);
+	s->sndbuf_held = true;
+	pthread_mutex_unlock(&s->lock);
 	s->filler_len = 0;
 	while ((n = send(app_fd, zeros, sizeof(zeros), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
 		s->filler_len += (size_t)n;
 	return n < 0 && errno != EAGAIN ? -1 : 0;
 }
 
-/* Engine: the handshake ended; the filler goes and POLLOUT fires on A. */
-static void release_writability(struct ssa_sock *s)
+/*
+ * Engine: A gets back the send buffer the application had, or set while the handshake ran
+ * (ssa_api.c keeps that value while sndbuf_held).
+ */
+static void restore_sndbuf(struct ssa_sock *s)
+{
+	int size;
+
+	pthread_mutex_lock(&s->lock);
+	size = s->app_sndbuf / 2; /* the kernel doubles what it is given (socket(7)) */
+	if (s->app_dup >= 0 &&
+	    sys_setsockopt(s->app_dup, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		sys_setsockopt(s->app_dup, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	s->sndbuf_held = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Engine: the handshake succeeded; the filler goes and POLLOUT fires on A. */
+static void drain_filler(struct ssa_sock *s)
 {
 	char sink[4096];
-	int size = s->app_sndbuf / 2; /* the kernel doubles what it is given (socket(7)) */
 
 	while (s->filler_len > 0) {
 		ssize_t n = recv(s->engine_fd, sink,
@@ -121,8 +140,6 @@ static void release_writability(struct ssa_sock *s)
 			break;
 		s->filler_len -= (size_t)n;
 	}
-	if (s->app_dup >= 0)
-		sys_setsockopt(s->app_dup, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 }
 
 static int wait_for_handshake(struct ssa_sock *s, int fd)
@@ -327,14 +344,21 @@ void ssa_connect_done(struct ssa_sock *s, int err)
 	}
 	s->pending_error = err;
 	pthread_mutex_unlock(&s->lock);
-	release_writability(s);
+	/* Only now may A poll writable: growing its buffer alone would wake the application. */
 	if (err == 0) {
+		restore_sndbuf(s);
+		drain_filler(s);
 		ssa_fd_close_owned(s->app_dup);
 		s->app_dup = -1;
 		ssa_relay_start(s);
 		return;
 	}
-	ssa_relay_cut(s); /* reports ECONNRESET on A: reads fail, never look like EOF */
+	/*
+	 * Failure: E closes with the filler unread, so A polls writable and its first read
+	 * already gives ECONNRESET (never an EAGAIN, never an EOF that would look clean).
+	 */
+	ssa_relay_cut(s);
+	restore_sndbuf(s);
 	ssa_fd_close_owned(s->app_dup);
 	s->app_dup = -1;
 }

@@ -4,6 +4,7 @@
  * with ssa_engine_submit() and learn the outcome from their own descriptor A.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -325,12 +326,26 @@ static bool exit_requested(struct ssa_engine *e)
 	return r;
 }
 
+/*
+ * OpenSSL writes to T with write(2): a peer that reset the connection would raise SIGPIPE and
+ * kill the application.  Engine threads never take it; the write fails with EPIPE instead.
+ */
+void ssa_block_sigpipe(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static void *engine_main(void *arg)
 {
 	struct ssa_engine *e = arg;
 	struct epoll_event evs[SSA_EVENTS_PER_WAKE];
 	bool exiting = false;
 
+	ssa_block_sigpipe();
 	for (;;) {
 		int n = epoll_wait(e->epfd, evs, SSA_EVENTS_PER_WAKE, next_timeout(e));
 

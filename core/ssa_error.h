@@ -16,7 +16,6 @@
 	X(SSA_E_OPTION_DIRECTION, ENOPROTOOPT, "option cannot be used in this direction")   \
 	X(SSA_E_OPTION_LENGTH, EINVAL, "option value has a bad length")                     \
 	X(SSA_E_OPTION_VALUE, EINVAL, "option value is not valid")                          \
-	X(SSA_E_OPTION_RANGE, ERANGE, "buffer too small for the option value")              \
 	X(SSA_E_PHASE_CONNECTED, EISCONN, "option cannot change once connected")            \
 	X(SSA_E_PHASE_WRONG, EOPNOTSUPP, "operation not valid in this socket state")        \
 	X(SSA_E_NOT_CONNECTED, ENOTCONN, "socket is not connected")                         \

@@ -34,6 +34,7 @@ static void fork_child(void)
 {
 	ssa_revocation_fork_child();
 	ssa_engine_fork_child();
+	ssa_diag_fork_child();
 	ssa_table_unlock_after_fork();
 }
 
@@ -87,6 +88,7 @@ static void init_library(void)
 	if (RAND_bytes((unsigned char *)&id_base, sizeof(id_base)) != 1)
 		id_base = (uint64_t)getpid() << 32;
 	load_policy();
+	ssa_diag_init();
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0 ||
 	    atexit(flush_at_exit) != 0)
 		init_errno = ENOMEM;

@@ -125,7 +125,9 @@ struct ssa_sock {
 	struct ssa_buf to_app, to_net;
 	size_t filler_len; /* bytes we wrote into A to hold off POLLOUT */
 	int app_dup;	   /* our dup of A while a connect is pending, else -1 */
-	int app_sndbuf;	   /* A's SO_SNDBUF to restore after the handshake */
+	int app_sndbuf;	   /* A's SO_SNDBUF to restore after the handshake; under lock */
+	bool sndbuf_held; /* A's SO_SNDBUF is ours until the handshake ends; under lock */
+	bool exit_flush; /* the process exits: what A holds now is all there will be */
 	struct ssa_sock *parent; /* listener that accepted this connection */
 	struct ssa_sock *backlog_next; /* in the parent's backlog; under the parent's lock */
 	bool keep_registered;	       /* failed connect: TLS_ERROR stays until close() */
@@ -207,6 +209,9 @@ SSA_HIDDEN struct ssa_sock *ssa_sock_new(int family);
 SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_release_resources(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_app_end_open(const struct ssa_sock *s);
+SSA_HIDDEN void ssa_diag_init(void);
+SSA_HIDDEN void ssa_diag_fork_child(void);
 SSA_HIDDEN int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 SSA_HIDDEN int ssa_fail_errno(struct ssa_sock *s, enum ssa_error_code code, int err,
@@ -270,6 +275,7 @@ SSA_HIDDEN void ssa_engine_set_events(struct ssa_sock *s, uint32_t net, uint32_t
 SSA_HIDDEN void ssa_engine_timer_set(struct ssa_sock *s, int64_t deadline_ms);
 SSA_HIDDEN void ssa_engine_release(struct ssa_sock *s);
 SSA_HIDDEN int64_t ssa_now_ms(void);
+SSA_HIDDEN void ssa_block_sigpipe(void);
 SSA_HIDDEN int ssa_engine_epoll_fd(struct ssa_sock *s);
 #define SSA_SCRATCH_SIZE (64 * 1024)
 SSA_HIDDEN unsigned char *ssa_engine_scratch(struct ssa_sock *s); /* engine thread only */
@@ -305,6 +311,7 @@ SSA_HIDDEN int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr
 SSA_HIDDEN int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t len);
 SSA_HIDDEN int ssa_tls_getsockopt(struct ssa_sock *s, int name, void *val, socklen_t *len);
 SSA_HIDDEN int ssa_cipher_option(struct ssa_sock *s, int name, const void *val, socklen_t len);
+SSA_HIDDEN bool ssa_valid_hostname(const char *name);
 SSA_HIDDEN int ssa_opt_string(struct ssa_sock *s, const void *val, socklen_t len, char *out,
 			      size_t max) SSA_MUST_USE;
 

@@ -242,8 +242,11 @@ static void close_listener(struct ssa_sock *s)
 	l->backlog_tail = NULL;
 	pthread_mutex_unlock(&s->lock);
 	ssa_engine_release(s);
+	pthread_mutex_lock(&s->lock);
+	sys_shutdown(s->net_fd, SHUT_RDWR);
 	ssa_fd_close_owned(s->net_fd);
 	s->net_fd = -1;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void ssa_listen_app_ready(struct ssa_sock *s, uint32_t events)

@@ -58,7 +58,7 @@ static int require_new(struct ssa_sock *s)
 }
 
 /* RFC 1123 host names (letters, digits, '-', '.'), or an IPv4/IPv6 literal. */
-static bool valid_hostname(const char *name)
+bool ssa_valid_hostname(const char *name)
 {
 	if (name[0] == '\0')
 		return false;
@@ -74,7 +74,7 @@ static int set_hostname(struct ssa_sock *s, const void *val, socklen_t len, char
 
 	if (require_new(s) < 0 || ssa_opt_string(s, val, len, name, SSA_HOSTNAME_MAX) < 0)
 		return -1;
-	if (!valid_hostname(name))
+	if (!ssa_valid_hostname(name))
 		return ssa_fail(s, SSA_E_OPTION_VALUE, "\"%.64s\" is not a host name", name);
 	memcpy(dst, name, strlen(name) + 1);
 	return 0;
@@ -164,8 +164,11 @@ static int set_version(struct ssa_sock *s, int name, const void *val, socklen_t 
 	if (v == 0)
 		return ssa_fail(s, SSA_E_OPTION_VALUE, "version 0x%04x: use TLS_1_2 or TLS_1_3",
 				(unsigned)wire);
-	if (v < p->min_version || v > p->max_version)
-		return ssa_fail(s, SSA_E_POLICY_FORBIDS, "%s is outside the policy's versions",
+	if (v < p->min_version)
+		return ssa_fail(s, SSA_E_POLICY_FORBIDS, "%s is below the policy's min-version",
+				ssa_version_name(v));
+	if (v > p->max_version)
+		return ssa_fail(s, SSA_E_POLICY_FORBIDS, "%s is above the policy's max-version",
 				ssa_version_name(v));
 	if (name == TLS_VERSION_MIN)
 		s->opts.version_min = v;
@@ -299,8 +302,10 @@ static int put_bytes(struct ssa_sock *s, const void *data, size_t n, void *val, 
 	if (len == NULL || (val == NULL && *len > 0))
 		return ssa_fail(s, SSA_E_OPTION_LENGTH, "no buffer");
 	if (*len < n) {
+		/* A size query, not a failure to explain: TLS_ERROR stays as it was. */
 		*len = (socklen_t)n;
-		return ssa_fail(s, SSA_E_OPTION_RANGE, "%zu bytes needed", n);
+		errno = ERANGE;
+		return -1;
 	}
 	memcpy(val, data, n);
 	*len = (socklen_t)n;

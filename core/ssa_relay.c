@@ -247,6 +247,10 @@ static int pump_to_net(struct ssa_sock *s)
 							 MSG_DONTWAIT);
 		int r;
 
+		if (n < 0 && errno == EAGAIN && s->exit_flush) {
+			s->app_eof = true; /* exiting: nothing more can come */
+			break;
+		}
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		if (n == 0) {
@@ -446,16 +450,11 @@ void ssa_relay_start(struct ssa_sock *s)
 /* At exit: send what the application wrote, then close_notify, as if it had closed A. */
 void ssa_relay_finish(struct ssa_sock *s)
 {
+	s->exit_flush = true;
 	s->app_gone = true;
 	if (pump_to_net(s) < 0) {
 		ssa_relay_cut(s);
 		return;
 	}
-	if (!s->app_eof) {
-		s->app_eof = true;
-		if (s->to_net.len == 0)
-			send_close_notify(s);
-	}
-	drop_app_end(s);
 	settle(s);
 }

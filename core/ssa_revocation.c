@@ -279,6 +279,7 @@ static void free_job(struct rev_job *j)
 static void *worker_main(void *arg)
 {
 	(void)arg;
+	ssa_block_sigpipe();
 	for (;;) {
 		struct rev_job *j;
 

@@ -304,6 +304,10 @@ X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size)
 		snprintf(why, why_size, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		snprintf(why, why_size, "%s: not a regular file or a directory", path);
+		return NULL;
+	}
 	if ((store = trust_cache_get(path, &st)) != NULL)
 		return store;
 	store = X509_STORE_new();
@@ -326,8 +330,12 @@ static BIO *open_pem(const char *path, char *why, size_t n)
 	struct stat st;
 	BIO *bio;
 
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(why, n, "%s: %s", path, errno ? strerror(errno) : "not a regular file");
+	if (stat(path, &st) < 0) {
+		snprintf(why, n, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, n, "%s: not a regular file", path);
 		return NULL;
 	}
 	bio = BIO_new_file(path, "r");

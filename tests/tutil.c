@@ -516,9 +516,9 @@ static const char *find_pki_script(void)
 {
     static char path[PATH_MAX];
     const char *src = getenv("SSA_TEST_SRCDIR");
-    const char *cands[] = { "%s/tests/pki.sh", "%s/pki.sh", NULL };
+    const char *cands[] = { "tests/pki.sh", "pki.sh", NULL };
     for (int i = 0; src && *src && cands[i]; i++) {
-        snprintf(path, sizeof path, cands[i], src);
+        snprintf(path, sizeof path, "%s/%s", src, cands[i]);
         if (access(path, R_OK) == 0)
             return path;
     }

@@ -49,7 +49,11 @@
 
 /* T_CHECK(cond, fmt, ...): if cond is false, record "file:line: cond: message" and mark the case
  * failed, then carry on.  Evaluates to cond (0 or 1) so it can guard the rest of a case. */
-#define T_CHECK(cond, ...) t_check_((cond) ? 1 : 0, __FILE__, __LINE__, #cond, __VA_ARGS__)
+/* The condition is evaluated before the message's arguments, so strerror(errno) in the message
+ * sees the errno the condition left (argument order is unspecified in C). */
+#define T_CHECK(cond, ...) \
+    __extension__({ int t_ok_ = (cond) ? 1 : 0; \
+                    t_check_(t_ok_, __FILE__, __LINE__, #cond, __VA_ARGS__); })
 /* T_REQUIRE(cond, fmt, ...): as T_CHECK, but a failure also ends the case at once. */
 #define T_REQUIRE(cond, ...) \
     do { if (!T_CHECK(cond, __VA_ARGS__)) t_end_case_(); } while (0)

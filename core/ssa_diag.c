@@ -1,0 +1,95 @@
+/*
+ * Is the application's end A still open anywhere (any descriptor, any process)?
+ *
+ * Neither close() nor poll() can tell: the application may have dup()ed A or forked, and HUP
+ * on E also follows a mere shutdown of both directions.  The kernel can: a unix socket is
+ * findable through sock_diag (NETLINK_SOCK_DIAG, unix_diag) by its inode exactly until its
+ * last descriptor is closed.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+
+#define NO_COOKIE (~0U) /* INET_DIAG_NOCOOKIE: look up by inode alone */
+
+#include "ssa_internal.h"
+
+static pthread_mutex_t diag_lock = PTHREAD_MUTEX_INITIALIZER;
+static int diag_fd = -1;
+static pid_t diag_owner;
+
+static int diag_socket(void)
+{
+	if (diag_fd >= 0 && diag_owner == getpid())
+		return diag_fd;
+	/* sys_*: the interposed names would take the registry's lock, held during fork(). */
+	diag_fd = sys_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	diag_owner = getpid();
+	if (diag_fd >= 0) {
+		struct timeval tv = {.tv_sec = 1};
+
+		sys_setsockopt(diag_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssa_fd_own(diag_fd);
+	}
+	return diag_fd;
+}
+
+/* 1 open, 0 closed everywhere, -1 cannot tell (no sock_diag: the caller assumes open). */
+static int ask_kernel(ino_t ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req req;
+	} msg = {
+		.nlh = {.nlmsg_len = sizeof(msg),
+			.nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			.nlmsg_flags = NLM_F_REQUEST},
+		.req = {.sdiag_family = AF_UNIX,
+			.udiag_ino = (unsigned)ino,
+			.udiag_cookie = {NO_COOKIE, NO_COOKIE}},
+	};
+	char buf[1024];
+	struct nlmsghdr *h = (struct nlmsghdr *)buf;
+	int fd = diag_socket();
+	ssize_t n;
+
+	if (fd < 0 || send(fd, &msg, sizeof(msg), 0) < 0 ||
+	    (n = recv(fd, buf, sizeof(buf), 0)) < (ssize_t)sizeof(*h))
+		return -1;
+	if (h->nlmsg_type != NLMSG_ERROR)
+		return 1;
+	return ((struct nlmsgerr *)NLMSG_DATA(h))->error == -ENOENT ? 0 : -1;
+}
+
+/*
+ * Opened with the first TLS socket (and again in a forked child, whose copy was closed with
+ * the engine's descriptors), so that later closes hold no surprise descriptor.
+ */
+void ssa_diag_init(void)
+{
+	pthread_mutex_lock(&diag_lock);
+	diag_socket();
+	pthread_mutex_unlock(&diag_lock);
+}
+
+void ssa_diag_fork_child(void)
+{
+	pthread_mutex_init(&diag_lock, NULL);
+	diag_fd = -1;
+	diag_socket();
+}
+
+bool ssa_app_end_open(const struct ssa_sock *s)
+{
+	int r;
+
+	pthread_mutex_lock(&diag_lock);
+	r = ask_kernel(s->app_ino);
+	pthread_mutex_unlock(&diag_lock);
+	return r != 0;
+}
