@@ -59,17 +59,16 @@ static int create_tls_socket(int domain, int type)
 		goto fail;
 	ssa_sock_unref(s); /* the registry and the engine hold it now */
 	return app_fd;
-fail:
-	{
-		int err = errno ? errno : ENOMEM;
+fail : {
+	int err = errno ? errno : ENOMEM;
 
-		ssa_table_remove(s);
-		if (app_fd >= 0)
-			sys_close(app_fd);
-		ssa_sock_unref(s);
-		errno = err;
-		return -1;
-	}
+	ssa_table_remove(s);
+	if (app_fd >= 0)
+		sys_close(app_fd);
+	ssa_sock_unref(s);
+	errno = err;
+	return -1;
+}
 }
 
 SSA_EXPORT int ssa_socket(int domain, int type, int protocol)

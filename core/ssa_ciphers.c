@@ -44,7 +44,8 @@ static char *rewrite_list(const char *current, const char *name, bool enable)
 		used += (size_t)snprintf(out, size, "%s", name);
 	for (tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
 		if (strcmp(tok, name) != 0)
-			used += (size_t)snprintf(out + used, size - used, "%s%s", used ? ":" : "", tok);
+			used +=
+			    (size_t)snprintf(out + used, size - used, "%s%s", used ? ":" : "", tok);
 	free(copy);
 	return out;
 }
@@ -85,9 +86,9 @@ int ssa_cipher_option(struct ssa_sock *s, int name, const void *val, socklen_t l
 		return -1;
 	c = find_allowed(cipher, &tls13);
 	if (c == NULL)
-		return ssa_fail(s, name == TLS_ENABLE_CIPHER ? SSA_E_POLICY_FORBIDS
-							     : SSA_E_OPTION_VALUE,
-				"%s is not among the ciphers the policy allows", cipher);
+		return ssa_fail(
+		    s, name == TLS_ENABLE_CIPHER ? SSA_E_POLICY_FORBIDS : SSA_E_OPTION_VALUE,
+		    "%s is not among the ciphers the policy allows", cipher);
 	slot = tls13 ? &s->opts.suites13 : &s->opts.ciphers12;
 	if (tls13)
 		rewritten = rewrite_list(*slot ? *slot : p->suites13, SSL_CIPHER_get_name(c),

@@ -21,8 +21,8 @@
 
 static int check_family(struct ssa_sock *s, const struct sockaddr *addr, socklen_t len)
 {
-	socklen_t need = s->family == AF_INET ? sizeof(struct sockaddr_in)
-					      : sizeof(struct sockaddr_in6);
+	socklen_t need =
+	    s->family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 
 	if (addr == NULL || len < sizeof(sa_family_t))
 		return ssa_fail(s, SSA_E_ADDRESS, "no address");
@@ -49,8 +49,8 @@ static int resolve_hostname(struct ssa_sock *s, const struct sockaddr *addr, soc
 	if (max > sizeof(h->sin_addr.name))
 		max = sizeof(h->sin_addr.name);
 	if (memchr(h->sin_addr.name, '\0', max) == NULL)
-		return ssa_fail(s, SSA_E_ADDRESS, "host name is not NUL-terminated within %zu bytes",
-				max);
+		return ssa_fail(s, SSA_E_ADDRESS,
+				"host name is not NUL-terminated within %zu bytes", max);
 	snprintf(name, sizeof(name), "%s", (const char *)h->sin_addr.name);
 	if (!ssa_valid_hostname(name))
 		return ssa_fail(s, SSA_E_ADDRESS, "\"%.64s\" is not a host name", name);
@@ -75,8 +75,8 @@ static int set_destinations(struct ssa_sock *s, const struct sockaddr *addr, soc
 		return resolve_hostname(s, addr, len);
 	if (check_family(s, addr, len) < 0)
 		return -1;
-	memcpy(&s->connect_addrs[0], addr, len > sizeof(s->connect_addrs[0])
-						   ? sizeof(s->connect_addrs[0]) : len);
+	memcpy(&s->connect_addrs[0], addr,
+	       len > sizeof(s->connect_addrs[0]) ? sizeof(s->connect_addrs[0]) : len);
 	s->connect_lens[0] = len;
 	s->naddrs = 1;
 	return 0;
@@ -132,9 +132,9 @@ static void drain_filler(struct ssa_sock *s)
 	char sink[4096];
 
 	while (s->filler_len > 0) {
-		ssize_t n = recv(s->engine_fd, sink,
-				 s->filler_len < sizeof(sink) ? s->filler_len : sizeof(sink),
-				 MSG_DONTWAIT);
+		ssize_t n =
+		    recv(s->engine_fd, sink,
+			 s->filler_len < sizeof(sink) ? s->filler_len : sizeof(sink), MSG_DONTWAIT);
 
 		if (n <= 0)
 			break;
@@ -221,8 +221,10 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 /* Engine: a later address needs a fresh TCP socket; the options set on the old one follow. */
 static int renew_net_socket(struct ssa_sock *s)
 {
-	static const int copied[][2] = {{SOL_SOCKET, SO_KEEPALIVE}, {IPPROTO_TCP, TCP_NODELAY},
-					{SOL_SOCKET, SO_REUSEADDR}, {SOL_SOCKET, SO_PRIORITY}};
+	static const int copied[][2] = {{SOL_SOCKET, SO_KEEPALIVE},
+					{IPPROTO_TCP, TCP_NODELAY},
+					{SOL_SOCKET, SO_REUSEADDR},
+					{SOL_SOCKET, SO_PRIORITY}};
 	int fd = sys_socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)

@@ -46,12 +46,12 @@ static int ask_kernel(ino_t ino)
 		struct nlmsghdr nlh;
 		struct unix_diag_req req;
 	} msg = {
-		.nlh = {.nlmsg_len = sizeof(msg),
-			.nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			.nlmsg_flags = NLM_F_REQUEST},
-		.req = {.sdiag_family = AF_UNIX,
-			.udiag_ino = (unsigned)ino,
-			.udiag_cookie = {NO_COOKIE, NO_COOKIE}},
+	    .nlh = {.nlmsg_len = sizeof(msg),
+		    .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+		    .nlmsg_flags = NLM_F_REQUEST},
+	    .req = {.sdiag_family = AF_UNIX,
+		    .udiag_ino = (unsigned)ino,
+		    .udiag_cookie = {NO_COOKIE, NO_COOKIE}},
 	};
 	char buf[1024];
 	struct nlmsghdr *h = (struct nlmsghdr *)buf;

@@ -16,7 +16,7 @@
 
 #include "ssa_internal.h"
 
-#define SSA_MAX_ENGINES 16
+#define SSA_MAX_ENGINES     16
 #define SSA_EVENTS_PER_WAKE 128
 
 enum { TAG_CMD = 0, TAG_NET = 1, TAG_APP = 2 };
@@ -35,10 +35,10 @@ struct ssa_engine {
 	struct ssa_cmd_node *cmd_head, *cmd_tail;
 	bool exiting, done;
 	/* Engine thread only. */
-	struct ssa_sock *socks;			  /* every socket this engine owns */
+	struct ssa_sock *socks;                   /* every socket this engine owns */
 	struct ssa_sock *timer_head, *timer_tail; /* sorted by deadline */
-	struct ssa_sock *zombies;		  /* released this round, freed after it */
-	unsigned char *scratch;			  /* SSA_SCRATCH_SIZE, for the relay */
+	struct ssa_sock *zombies;                 /* released this round, freed after it */
+	unsigned char *scratch;                   /* SSA_SCRATCH_SIZE, for the relay */
 };
 
 static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -13,7 +13,7 @@ struct ssa_error_entry {
 
 static const struct ssa_error_entry ssa_errors[SSA_E_COUNT] = {
 #define SSA_ERROR_ENTRY(code, e, t) [code] = {#code, e, t},
-	SSA_ERROR_TABLE(SSA_ERROR_ENTRY)
+    SSA_ERROR_TABLE(SSA_ERROR_ENTRY)
 #undef SSA_ERROR_ENTRY
 };
 

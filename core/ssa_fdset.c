@@ -10,7 +10,7 @@
 #include "ssa_internal.h"
 
 #define SSA_FDSET_BITS (1u << 20)
-#define WORD_BITS (8 * sizeof(unsigned long))
+#define WORD_BITS      (8 * sizeof(unsigned long))
 
 static unsigned long owned[SSA_FDSET_BITS / WORD_BITS];
 

@@ -51,7 +51,7 @@ static int set_peer_name(struct ssa_sock *s)
 		return X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1 ? 0 : -1;
 	/* RFC 9525 section 6.3: names come from subjectAltName only, never the CN. */
 	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
-						       X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+						   X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 	if (SSL_set_tlsext_host_name(s->ssl, name) != 1 || SSL_set1_host(s->ssl, name) != 1)
 		return -1;
 	return 0;
@@ -220,7 +220,7 @@ char *ssa_ciphers_allowed(struct ssa_sock *s)
 {
 	SSL_CTX *ctx = ssa_client_ctx();
 	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
-	STACK_OF(SSL_CIPHER) *list;
+	STACK_OF(SSL_CIPHER) * list;
 	size_t size = 1, used = 0;
 	char *out = NULL;
 

@@ -25,20 +25,20 @@
 #include "ssa_policy.h"
 
 #define SSA_MUST_USE __attribute__((warn_unused_result))
-#define SSA_HIDDEN __attribute__((visibility("hidden")))
+#define SSA_HIDDEN   __attribute__((visibility("hidden")))
 
-#define SSA_HOSTNAME_MAX 255
-#define SSA_ALPN_MAX 255
+#define SSA_HOSTNAME_MAX    255
+#define SSA_ALPN_MAX        255
 #define SSA_CIPHER_NAME_MAX 64
-#define SSA_IDENTITY_MAX 1024
-#define SSA_MAX_CHAINS 8
+#define SSA_IDENTITY_MAX    1024
+#define SSA_MAX_CHAINS      8
 
 enum ssa_state {
-	SSA_NEW,	/* created, neither connected nor listening */
+	SSA_NEW,        /* created, neither connected nor listening */
 	SSA_CONNECTING, /* connect() called, handshake under way */
-	SSA_CONNECTED,	/* handshake done (client or accepted) */
+	SSA_CONNECTED,  /* handshake done (client or accepted) */
 	SSA_LISTENING,
-	SSA_FAILED,	/* connect failed; the socket is unusable */
+	SSA_FAILED, /* connect failed; the socket is unusable */
 };
 
 enum ssa_role { SSA_CLIENT, SSA_SERVER };
@@ -48,25 +48,25 @@ enum ssa_rev { SSA_REV_UNKNOWN, SSA_REV_GOOD, SSA_REV_REVOKED };
 /* One certificate chain with its key, as set by TLS_CERTIFICATE_CHAIN + TLS_PRIVATE_KEY. */
 struct ssa_chain {
 	X509 *leaf;
-	STACK_OF(X509) *intermediates;
+	STACK_OF(X509) * intermediates;
 	EVP_PKEY *key; /* NULL until TLS_PRIVATE_KEY */
 };
 
 /* What the application asked for before connect() or listen(). */
 struct ssa_opts {
-	char hostname[SSA_HOSTNAME_MAX + 1];	   /* TLS_REMOTE_HOSTNAME, or from AF_HOSTNAME */
-	char serve_name[SSA_HOSTNAME_MAX + 1];	   /* TLS_HOSTNAME on a listener */
+	char hostname[SSA_HOSTNAME_MAX + 1];       /* TLS_REMOTE_HOSTNAME, or from AF_HOSTNAME */
+	char serve_name[SSA_HOSTNAME_MAX + 1];     /* TLS_HOSTNAME on a listener */
 	unsigned char alpn_wire[SSA_ALPN_MAX + 1]; /* TLS_ALPN in wire format */
 	unsigned alpn_len;
 	X509_STORE *trust; /* TLS_TRUSTED_PEER_CERTIFICATES, NULL = policy */
 	struct ssa_chain chains[SSA_MAX_CHAINS];
 	unsigned nchains;
 	int version_min, version_max; /* OpenSSL version numbers, 0 = policy */
-	char *ciphers12;	      /* NULL = policy */
-	char *suites13;		      /* NULL = policy */
-	int session_ttl;	      /* -1 = policy */
+	char *ciphers12;              /* NULL = policy */
+	char *suites13;               /* NULL = policy */
+	int session_ttl;              /* -1 = policy */
 	bool session_reuse;
-	uint64_t context; /* session namespace (TLS_CONTEXT) */
+	uint64_t context;                    /* session namespace (TLS_CONTEXT) */
 	bool rev_stapled, rev_ocsp, rev_crl; /* policy's, or tightened by the application */
 };
 
@@ -95,9 +95,9 @@ struct ssa_sock {
 	/* Immutable after creation. */
 	uint64_t id;
 	int family;
-	ino_t app_ino;	      /* inode of A: identity of the application's open file */
-	int net_fd;	      /* T */
-	int engine_fd;	      /* E */
+	ino_t app_ino; /* inode of A: identity of the application's open file */
+	int net_fd;    /* T */
+	int engine_fd; /* E */
 	struct ssa_engine *engine;
 
 	/* Shared; under lock.  refs: table + engine + transient users. */
@@ -119,18 +119,18 @@ struct ssa_sock {
 	/* Engine thread only. */
 	SSL *ssl;
 	uint32_t net_events, app_events; /* current epoll interest */
-	bool watched;			 /* E (and T) are in the engine's epoll set */
+	bool watched;                    /* E (and T) are in the engine's epoll set */
 	bool app_eof, app_gone, net_eof, close_notify_sent, lingering, closing;
 	bool app_end_shut; /* we shut E for writing: the application reads EOF */
 	struct ssa_buf to_app, to_net;
-	size_t filler_len; /* bytes we wrote into A to hold off POLLOUT */
-	int app_dup;	   /* our dup of A while a connect is pending, else -1 */
-	int app_sndbuf;	   /* A's SO_SNDBUF to restore after the handshake; under lock */
-	bool sndbuf_held; /* A's SO_SNDBUF is ours until the handshake ends; under lock */
-	bool exit_flush; /* the process exits: what A holds now is all there will be */
+	size_t filler_len;       /* bytes we wrote into A to hold off POLLOUT */
+	int app_dup;             /* our dup of A while a connect is pending, else -1 */
+	int app_sndbuf;          /* A's SO_SNDBUF to restore after the handshake; under lock */
+	bool sndbuf_held;        /* A's SO_SNDBUF is ours until the handshake ends; under lock */
+	bool exit_flush;         /* the process exits: what A holds now is all there will be */
 	struct ssa_sock *parent; /* listener that accepted this connection */
 	struct ssa_sock *backlog_next; /* in the parent's backlog; under the parent's lock */
-	bool keep_registered;	       /* failed connect: TLS_ERROR stays until close() */
+	bool keep_registered;          /* failed connect: TLS_ERROR stays until close() */
 	enum ssa_rev rev_stapled_result, rev_result;
 	char rev_why[128];
 	char cut_reason[128];
@@ -152,7 +152,7 @@ struct ssa_sock {
 struct ssa_listener {
 	SSL_CTX *ctx;
 	struct ssa_sock *backlog_head, *backlog_tail; /* handshaken, not yet handed to A */
-	unsigned handshaking;			      /* accepted TCP, handshake under way */
+	unsigned handshaking;                         /* accepted TCP, handshake under way */
 	unsigned max_handshaking;
 };
 
@@ -166,7 +166,7 @@ struct ssa_accept_record {
 SSA_HIDDEN bool ssa_debug_on(void);
 SSA_HIDDEN void ssa_log_connection(struct ssa_sock *s, bool ok);
 SSA_HIDDEN void ssa_debug(struct ssa_sock *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* --- library state (ssa_init.c) --- */
 SSA_HIDDEN int ssa_library_init(void) SSA_MUST_USE;
@@ -213,7 +213,7 @@ SSA_HIDDEN bool ssa_app_end_open(const struct ssa_sock *s);
 SSA_HIDDEN void ssa_diag_init(void);
 SSA_HIDDEN void ssa_diag_fork_child(void);
 SSA_HIDDEN int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 SSA_HIDDEN int ssa_fail_errno(struct ssa_sock *s, enum ssa_error_code code, int err,
 			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 SSA_HIDDEN void ssa_opts_free(struct ssa_opts *o);

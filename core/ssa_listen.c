@@ -374,15 +374,15 @@ static struct ssa_sock *accepted_object(const struct ssa_accept_record *rec, int
 	return c;
 }
 
-int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t *len,
-		   int flags)
+int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	struct ssa_accept_record rec;
 	struct ssa_sock *c;
 	int conn_fd;
 
 	if (s->state != SSA_LISTENING)
-		return ssa_fail(s, SSA_E_OPTION_VALUE, "accept() on a socket that is not listening");
+		return ssa_fail(s, SSA_E_OPTION_VALUE,
+				"accept() on a socket that is not listening");
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return ssa_fail(s, SSA_E_OPTION_VALUE, "unknown accept4() flags 0x%x", flags);
 	if ((conn_fd = receive_record(fd, &rec, flags)) < 0)

@@ -19,12 +19,14 @@ void ssa_log_connection(struct ssa_sock *s, bool ok)
 	if (!p->log_connections)
 		return;
 	if (ok)
-		snprintf(line, sizeof(line), "%s %s: %s %s, peer %s", s->role == SSA_CLIENT ? "to" : "from",
+		snprintf(line, sizeof(line), "%s %s: %s %s, peer %s",
+			 s->role == SSA_CLIENT ? "to" : "from",
 			 s->role == SSA_CLIENT && s->opts.hostname[0] ? s->opts.hostname : "peer",
 			 ssa_version_name(s->info.version), s->info.cipher,
 			 s->info.peer_identity[0] ? s->info.peer_identity : "(no certificate)");
 	else
-		snprintf(line, sizeof(line), "%s %s failed: %s", s->role == SSA_CLIENT ? "to" : "from",
+		snprintf(line, sizeof(line), "%s %s failed: %s",
+			 s->role == SSA_CLIENT ? "to" : "from",
 			 s->role == SSA_CLIENT && s->opts.hostname[0] ? s->opts.hostname : "peer",
 			 s->error);
 	if (p->log_syslog)

@@ -50,8 +50,8 @@ static int require_new(struct ssa_sock *s)
 		return 0;
 	case SSA_CONNECTING:
 	case SSA_CONNECTED:
-		return ssa_fail(s, s->role == SSA_SERVER ? SSA_E_PHASE_WRONG : SSA_E_PHASE_CONNECTED,
-				NULL);
+		return ssa_fail(
+		    s, s->role == SSA_SERVER ? SSA_E_PHASE_WRONG : SSA_E_PHASE_CONNECTED, NULL);
 	default:
 		return ssa_fail(s, SSA_E_PHASE_WRONG, NULL);
 	}
@@ -213,7 +213,8 @@ static int set_int_option(struct ssa_sock *s, int name, const void *val, socklen
 		if (v < 0)
 			return ssa_fail(s, SSA_E_OPTION_VALUE, "negative lifetime");
 		if (v > ssa_current_policy()->session_ttl)
-			return ssa_fail(s, SSA_E_POLICY_FORBIDS, "session lifetime above policy's %d s",
+			return ssa_fail(s, SSA_E_POLICY_FORBIDS,
+					"session lifetime above policy's %d s",
 					ssa_current_policy()->session_ttl);
 		s->opts.session_ttl = v;
 		return 0;
@@ -445,8 +446,9 @@ int ssa_tls_getsockopt(struct ssa_sock *s, int name, void *val, socklen_t *len)
 	case TLS_RESUMED_SESSION:
 		return require_connected(s) < 0 ? -1 : put_int(s, s->info.resumed, val, len);
 	case TLS_SESSION_TTL:
-		return put_int(s, s->opts.session_ttl >= 0 ? s->opts.session_ttl
-							   : ssa_current_policy()->session_ttl,
+		return put_int(s,
+			       s->opts.session_ttl >= 0 ? s->opts.session_ttl
+							: ssa_current_policy()->session_ttl,
 			       val, len);
 	case TLS_SESSION_REUSE:
 		return put_int(s, s->opts.session_reuse, val, len);

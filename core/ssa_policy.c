@@ -25,11 +25,11 @@
  * TLS 1.2: ECDHE key exchange with AEAD only (RFC 9325 section 4.2): no static RSA, no CBC,
  * no SHA-1 MACs.
  */
-#define SSA_DEFAULT_CIPHERS12                                                               \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                        \
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                        \
+#define SSA_DEFAULT_CIPHERS12                                                                      \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                               \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
-#define SSA_DEFAULT_SUITES13                                                                \
+#define SSA_DEFAULT_SUITES13                                                                       \
 	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
 
 enum kind { K_VERSION, K_STRING, K_INT, K_BOOL, K_SECONDS };
@@ -45,28 +45,28 @@ struct setting {
 #define AT(field) offsetof(struct ssa_policy, field)
 
 static const struct setting settings[] = {
-	{"min-version", K_VERSION, AT(min_version), 0, 0, "\"TLS1.2\" or \"TLS1.3\""},
-	{"max-version", K_VERSION, AT(max_version), 0, 0, "\"TLS1.2\" or \"TLS1.3\""},
-	{"ciphers", K_STRING, AT(ciphers12), 0, 0, "an OpenSSL cipher list (TLS 1.2)"},
-	{"ciphersuites", K_STRING, AT(suites13), 0, 0, "TLS 1.3 suites separated by ':'"},
-	{"groups", K_STRING, AT(groups), 0, 0, "key exchange groups separated by ':'"},
-	{"trust-file", K_STRING, AT(trust_file), 0, 0, "a PEM file of trust anchors"},
-	{"trust-dir", K_STRING, AT(trust_dir), 0, 0, "a hashed directory of trust anchors"},
-	{"verify-depth", K_INT, AT(verify_depth), 1, 32, "an integer from 1 to 32"},
-	{"handshake-timeout", K_SECONDS, AT(handshake_timeout_ms), 1, 3600, "seconds"},
-	{"linger-timeout", K_SECONDS, AT(linger_timeout_ms), 0, 3600, "seconds"},
-	{"app-trust", K_BOOL, AT(allow_app_trust), 0, 0, "true or false"},
-	{"session-lifetime", K_INT, AT(session_ttl), 0, 604800, "seconds, 0 to 604800"},
-	{"session-cache-size", K_INT, AT(session_cache_size), 0, 1 << 24, "an entry count"},
-	{"tickets", K_BOOL, AT(tickets), 0, 0, "true or false"},
-	{"ticket-key-file", K_STRING, AT(ticket_key_file), 0, 0, "a file of 80 random bytes"},
-	{"ocsp-stapling", K_BOOL, AT(rev_stapled), 0, 0, "true or false"},
-	{"ocsp", K_BOOL, AT(rev_ocsp), 0, 0, "true or false"},
-	{"crl", K_BOOL, AT(rev_crl), 0, 0, "true or false"},
-	{"revocation-hard-fail", K_BOOL, AT(rev_hard_fail), 0, 0, "true or false"},
-	{"security-level", K_INT, AT(security_level), 2, 5, "2 to 5 (OpenSSL levels)"},
-	{"log-connections", K_BOOL, AT(log_connections), 0, 0, "true or false"},
-	{"log-to-syslog", K_BOOL, AT(log_syslog), 0, 0, "true (syslog) or false (stderr)"},
+    {"min-version", K_VERSION, AT(min_version), 0, 0, "\"TLS1.2\" or \"TLS1.3\""},
+    {"max-version", K_VERSION, AT(max_version), 0, 0, "\"TLS1.2\" or \"TLS1.3\""},
+    {"ciphers", K_STRING, AT(ciphers12), 0, 0, "an OpenSSL cipher list (TLS 1.2)"},
+    {"ciphersuites", K_STRING, AT(suites13), 0, 0, "TLS 1.3 suites separated by ':'"},
+    {"groups", K_STRING, AT(groups), 0, 0, "key exchange groups separated by ':'"},
+    {"trust-file", K_STRING, AT(trust_file), 0, 0, "a PEM file of trust anchors"},
+    {"trust-dir", K_STRING, AT(trust_dir), 0, 0, "a hashed directory of trust anchors"},
+    {"verify-depth", K_INT, AT(verify_depth), 1, 32, "an integer from 1 to 32"},
+    {"handshake-timeout", K_SECONDS, AT(handshake_timeout_ms), 1, 3600, "seconds"},
+    {"linger-timeout", K_SECONDS, AT(linger_timeout_ms), 0, 3600, "seconds"},
+    {"app-trust", K_BOOL, AT(allow_app_trust), 0, 0, "true or false"},
+    {"session-lifetime", K_INT, AT(session_ttl), 0, 604800, "seconds, 0 to 604800"},
+    {"session-cache-size", K_INT, AT(session_cache_size), 0, 1 << 24, "an entry count"},
+    {"tickets", K_BOOL, AT(tickets), 0, 0, "true or false"},
+    {"ticket-key-file", K_STRING, AT(ticket_key_file), 0, 0, "a file of 80 random bytes"},
+    {"ocsp-stapling", K_BOOL, AT(rev_stapled), 0, 0, "true or false"},
+    {"ocsp", K_BOOL, AT(rev_ocsp), 0, 0, "true or false"},
+    {"crl", K_BOOL, AT(rev_crl), 0, 0, "true or false"},
+    {"revocation-hard-fail", K_BOOL, AT(rev_hard_fail), 0, 0, "true or false"},
+    {"security-level", K_INT, AT(security_level), 2, 5, "2 to 5 (OpenSSL levels)"},
+    {"log-connections", K_BOOL, AT(log_connections), 0, 0, "true or false"},
+    {"log-to-syslog", K_BOOL, AT(log_syslog), 0, 0, "true (syslog) or false (stderr)"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -147,7 +147,7 @@ static bool path_usable(const char *name, const char *value)
 }
 
 static int fail_at(struct loader *ld, const config_setting_t *where, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail_at(struct loader *ld, const config_setting_t *where, const char *fmt, ...)
 {
@@ -226,8 +226,9 @@ static int apply_certificates(struct loader *ld, struct ssa_policy *p, const con
 	unsigned n = (unsigned)config_setting_length(l);
 
 	if (!config_setting_is_list(l) || n > SSA_POLICY_MAX_CERTS)
-		return fail_at(ld, l, "server-certificates: expected a list of at most %d "
-				      "{ chain = \"...\"; key = \"...\"; }",
+		return fail_at(ld, l,
+			       "server-certificates: expected a list of at most %d "
+			       "{ chain = \"...\"; key = \"...\"; }",
 			       SSA_POLICY_MAX_CERTS);
 	for (unsigned i = 0; i < p->ncerts; i++) {
 		free(p->certs[i].chain);
@@ -238,10 +239,12 @@ static int apply_certificates(struct loader *ld, struct ssa_policy *p, const con
 		config_setting_t *e = config_setting_get_elem(l, i);
 		const char *chain = NULL, *key = NULL;
 
-		if (!config_setting_is_group(e) || !config_setting_lookup_string(e, "chain", &chain) ||
+		if (!config_setting_is_group(e) ||
+		    !config_setting_lookup_string(e, "chain", &chain) ||
 		    !config_setting_lookup_string(e, "key", &key) || config_setting_length(e) != 2)
-			return fail_at(ld, e, "server-certificates: each entry needs exactly chain = "
-					      "\"FILE\"; key = \"FILE\";");
+			return fail_at(ld, e,
+				       "server-certificates: each entry needs exactly chain = "
+				       "\"FILE\"; key = \"FILE\";");
 		p->certs[i].chain = strdup(chain);
 		p->certs[i].key = strdup(key);
 		p->ncerts = i + 1;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #define SSA_POLICY_DEFAULT_PATH "/etc/ssa/ssa.conf"
-#define SSA_POLICY_MAX_CERTS 8
+#define SSA_POLICY_MAX_CERTS    8
 
 struct ssa_policy_cert {
 	char *chain; /* PEM file: leaf, then intermediates */
@@ -20,11 +20,11 @@ struct ssa_policy_cert {
 };
 
 struct ssa_policy {
-	char *profile; /* "default", or the match of the profile chosen */
+	char *profile;   /* "default", or the match of the profile chosen */
 	int min_version; /* OpenSSL's TLS1_2_VERSION, TLS1_3_VERSION */
 	int max_version;
 	char *ciphers12; /* OpenSSL cipher list for TLS 1.2 */
-	char *suites13;	 /* TLS 1.3 cipher suites */
+	char *suites13;  /* TLS 1.3 cipher suites */
 	char *groups;
 	char *trust_file; /* both NULL: the system's default store */
 	char *trust_dir;

@@ -24,9 +24,10 @@ static void print_line(const char *line, void *arg)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ssa-policy check [FILE]\n"
-			"       ssa-policy show [FILE] [--exe PATH]\n"
-			"FILE defaults to $SSA_CONFIG, then %s.\n",
+	fprintf(stderr,
+		"usage: ssa-policy check [FILE]\n"
+		"       ssa-policy show [FILE] [--exe PATH]\n"
+		"FILE defaults to $SSA_CONFIG, then %s.\n",
 		SSA_POLICY_DEFAULT_PATH);
 	return 2;
 }

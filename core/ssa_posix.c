@@ -46,8 +46,7 @@ SSA_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_
 	return ssa_setsockopt(fd, level, name, val, len);
 }
 
-SSA_EXPORT int getsockopt(int fd, int level, int name, void *restrict val,
-			  socklen_t *restrict len)
+SSA_EXPORT int getsockopt(int fd, int level, int name, void *restrict val, socklen_t *restrict len)
 {
 	return ssa_getsockopt(fd, level, name, val, len);
 }

@@ -27,7 +27,8 @@
 
 #include "ssa_internal.h"
 
-#define SSA_ROUNDS 16 /* chunks per wake-up and direction, so one busy socket cannot starve others */
+#define SSA_ROUNDS                                                                                 \
+	16 /* chunks per wake-up and direction, so one busy socket cannot starve others */
 
 void ssa_buf_free(struct ssa_buf *b)
 {
@@ -152,11 +153,13 @@ void ssa_relay_cut(struct ssa_sock *s)
 {
 	if (s->handshake_done && !s->app_gone) {
 		/* The application still holds A: TLS_ERROR must say what happened. */
-		ssa_fail_errno(s, SSA_E_NETWORK, ECONNRESET, "%s", s->cut_reason[0] ? s->cut_reason
+		ssa_fail_errno(s, SSA_E_NETWORK, ECONNRESET, "%s",
+			       s->cut_reason[0] ? s->cut_reason
 						: "connection closed without close_notify");
 		s->keep_registered = true;
 	}
-	ssa_debug(s, "cut (app_gone=%d app_eof=%d net_eof=%d)", s->app_gone, s->app_eof, s->net_eof);
+	ssa_debug(s, "cut (app_gone=%d app_eof=%d net_eof=%d)", s->app_gone, s->app_eof,
+		  s->net_eof);
 	if (s->to_app.len > 0) {
 		/* Deliver what was decrypted before the break, as far as A has room. */
 		ssize_t n = send(s->engine_fd, s->to_app.data + s->to_app.off, s->to_app.len,
@@ -243,8 +246,9 @@ static int pump_to_net(struct ssa_sock *s)
 		ssa_buf_free(&s->to_net);
 	}
 	for (int round = 0; round < SSA_ROUNDS && !s->app_eof; round++) {
-		ssize_t n = s->engine_fd < 0 ? 0 : recv(s->engine_fd, chunk, SSA_SCRATCH_SIZE,
-							 MSG_DONTWAIT);
+		ssize_t n = s->engine_fd < 0
+				? 0
+				: recv(s->engine_fd, chunk, SSA_SCRATCH_SIZE, MSG_DONTWAIT);
 		int r;
 
 		if (n < 0 && errno == EAGAIN && s->exit_flush) {
@@ -381,7 +385,8 @@ static void settle(struct ssa_sock *s)
 		return;
 	if (s->app_eof && s->close_notify_sent && s->to_net.len == 0) {
 		if (s->net_eof && s->to_app.len == 0) {
-			/* A keeps what is queued on it, then reads EOF; TLS_ERROR stays readable. */
+			/* A keeps what is queued on it, then reads EOF; TLS_ERROR stays readable.
+			 */
 			s->keep_registered = !s->app_gone;
 			ssa_engine_release(s);
 			return;

@@ -18,13 +18,13 @@
 #include "ssa_internal.h"
 
 #define SSA_OCSP_MAX_AGE 604800 /* seconds a response without nextUpdate stays acceptable */
-#define SSA_CLOCK_SKEW 300
-#define SSA_HTTP_MAX 1000000
+#define SSA_CLOCK_SKEW   300
+#define SSA_HTTP_MAX     1000000
 
 struct rev_job {
 	struct ssa_sock *sock;
 	X509 *leaf, *issuer;
-	STACK_OF(X509) *untrusted;
+	STACK_OF(X509) * untrusted;
 	X509_STORE *store;
 	int timeout; /* seconds for each HTTP exchange */
 	struct rev_job *next;
@@ -47,7 +47,7 @@ static X509_STORE *trust_of(struct ssa_sock *s)
 
 /* Status of leaf in an OCSP response signed for issuer; *why says what was found. */
 static enum ssa_rev check_ocsp_response(OCSP_RESPONSE *resp, X509 *leaf, X509 *issuer,
-					STACK_OF(X509) *untrusted, X509_STORE *store,
+					STACK_OF(X509) * untrusted, X509_STORE *store,
 					const char **why)
 {
 	OCSP_BASICRESP *basic = NULL;
@@ -65,8 +65,8 @@ static enum ssa_rev check_ocsp_response(OCSP_RESPONSE *resp, X509 *leaf, X509 *i
 		goto out;
 	}
 	id = OCSP_cert_to_id(NULL, leaf, issuer);
-	if (id == NULL || !OCSP_resp_find_status(basic, id, &status, &reason, NULL, &this_upd,
-						  &next_upd))
+	if (id == NULL ||
+	    !OCSP_resp_find_status(basic, id, &status, &reason, NULL, &this_upd, &next_upd))
 		goto out;
 	if (OCSP_check_validity(this_upd, next_upd, SSA_CLOCK_SKEW, SSA_OCSP_MAX_AGE) != 1) {
 		*why = "OCSP response is out of date";
@@ -106,8 +106,8 @@ static int check_staple(SSL *ssl, void *arg)
 	resp = d2i_OCSP_RESPONSE(NULL, &der, len);
 	if (resp != NULL)
 		s->rev_stapled_result =
-			check_ocsp_response(resp, sk_X509_value(chain, 0), sk_X509_value(chain, 1),
-					    SSL_get_peer_cert_chain(ssl), trust_of(s), &why);
+		    check_ocsp_response(resp, sk_X509_value(chain, 0), sk_X509_value(chain, 1),
+					SSL_get_peer_cert_chain(ssl), trust_of(s), &why);
 	OCSP_RESPONSE_free(resp);
 	ssa_debug(s, "stapled OCSP: %s (%s)",
 		  s->rev_stapled_result == SSA_REV_GOOD      ? "good"
@@ -135,7 +135,7 @@ void ssa_revocation_prepare(struct ssa_sock *s)
 		SSL_set_tlsext_status_type(s->ssl, TLSEXT_STATUSTYPE_ocsp);
 }
 
-static char *first_url(STACK_OF(OPENSSL_STRING) *urls)
+static char *first_url(STACK_OF(OPENSSL_STRING) * urls)
 {
 	char *u = sk_OPENSSL_STRING_num(urls) > 0 ? sk_OPENSSL_STRING_value(urls, 0) : NULL;
 
@@ -152,8 +152,8 @@ static BIO *http_post_ocsp(const char *url, OCSP_REQUEST *req, int timeout)
 	    !OSSL_HTTP_parse_url(url, &use_ssl, NULL, &host, &port, NULL, &path, NULL, NULL) ||
 	    use_ssl)
 		goto out;
-	resp = OSSL_HTTP_transfer(NULL, host, port, path, 0, NULL, NULL, NULL, NULL, NULL, NULL,
-				  0, NULL, "application/ocsp-request", body,
+	resp = OSSL_HTTP_transfer(NULL, host, port, path, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0,
+				  NULL, "application/ocsp-request", body,
 				  "application/ocsp-response", 1, SSA_HTTP_MAX, timeout, 0);
 out:
 	BIO_free(body);
@@ -201,8 +201,8 @@ static char *crl_url(X509 *leaf)
 
 		if (dp->distpoint == NULL || dp->distpoint->type != 0)
 			continue;
-		for (int k = 0; url == NULL && k < sk_GENERAL_NAME_num(dp->distpoint->name.fullname);
-		     k++) {
+		for (int k = 0;
+		     url == NULL && k < sk_GENERAL_NAME_num(dp->distpoint->name.fullname); k++) {
 			GENERAL_NAME *gn = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, k);
 			int type;
 			ASN1_STRING *uri = GENERAL_NAME_get0_value(gn, &type);
@@ -226,8 +226,9 @@ static enum ssa_rev check_crl(struct rev_job *j, int timeout, const char **why)
 	const ASN1_TIME *next;
 
 	*why = url ? "CRL could not be fetched" : "certificate names no CRL";
-	if (url == NULL || (bio = OSSL_HTTP_get(url, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL,
-						 NULL, 1, SSA_HTTP_MAX, timeout)) == NULL ||
+	if (url == NULL ||
+	    (bio = OSSL_HTTP_get(url, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, 1,
+				 SSA_HTTP_MAX, timeout)) == NULL ||
 	    (crl = d2i_X509_CRL_bio(bio, NULL)) == NULL)
 		goto out;
 	*why = "CRL is not signed by the issuer, or out of date";
@@ -311,7 +312,8 @@ int ssa_revocation_start(struct ssa_sock *s)
 	if (s->rev_result == SSA_REV_GOOD || (!s->opts.rev_ocsp && !s->opts.rev_crl))
 		return 1;
 	if (chain != NULL && sk_X509_num(chain) < 2) {
-		s->rev_result = SSA_REV_GOOD; /* the server's certificate is itself a trust anchor */
+		s->rev_result =
+		    SSA_REV_GOOD; /* the server's certificate is itself a trust anchor */
 		return 1;
 	}
 	if (chain == NULL || (j = calloc(1, sizeof(*j))) == NULL)

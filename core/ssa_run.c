@@ -10,8 +10,9 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ssa-run PROGRAM [ARGS...]\n"
-			"Runs PROGRAM with the Secure Socket API preloaded (%s).\n",
+	fprintf(stderr,
+		"usage: ssa-run PROGRAM [ARGS...]\n"
+		"Runs PROGRAM with the Secure Socket API preloaded (%s).\n",
 		SSA_PRELOAD_PATH);
 	exit(2);
 }

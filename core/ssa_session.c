@@ -16,7 +16,7 @@
 #include "ssa_internal.h"
 
 #define SSA_SESSION_BUCKETS 1024 /* power of two */
-#define SSA_SESSIONS_MAX 4096
+#define SSA_SESSIONS_MAX    4096
 
 struct session_entry {
 	char *key;
@@ -39,8 +39,7 @@ static unsigned hash(const char *key)
 	return h & (SSA_SESSION_BUCKETS - 1);
 }
 
-static void free_key(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-		     void *argp)
+static void free_key(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	free(ptr);
 }
@@ -88,12 +87,12 @@ static char *session_key(struct ssa_sock *s)
 		if (sys_getpeername(s->net_fd, (struct sockaddr *)&peer, &len) == 0)
 			inet_ntop(peer.ss_family,
 				  peer.ss_family == AF_INET6
-					  ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
-					  : (const void *)&((struct sockaddr_in *)&peer)->sin_addr,
+				      ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
+				      : (const void *)&((struct sockaddr_in *)&peer)->sin_addr,
 				  name, sizeof(name));
 	}
-	snprintf(key, n, "%016llx|%s|%s|%p|%x|%x", (unsigned long long)s->opts.context, name,
-		 port, (void *)s->opts.trust, (unsigned)s->opts.version_min,
+	snprintf(key, n, "%016llx|%s|%s|%p|%x|%x", (unsigned long long)s->opts.context, name, port,
+		 (void *)s->opts.trust, (unsigned)s->opts.version_min,
 		 (unsigned)s->opts.version_max);
 	return key;
 }

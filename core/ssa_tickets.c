@@ -88,10 +88,9 @@ static int set_keys(const struct ticket_key *k, EVP_CIPHER_CTX *ctx, EVP_MAC_CTX
 		    const unsigned char *iv, int enc)
 {
 	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac,
-						  sizeof(k->hmac)),
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-		OSSL_PARAM_construct_end()};
+	    OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof(k->hmac)),
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+	    OSSL_PARAM_construct_end()};
 
 	if (EVP_CipherInit_ex(ctx, EVP_aes_256_cbc(), NULL, k->aes, iv, enc) != 1 ||
 	    EVP_MAC_CTX_set_params(hctx, params) != 1)
@@ -100,8 +99,8 @@ static int set_keys(const struct ticket_key *k, EVP_CIPHER_CTX *ctx, EVP_MAC_CTX
 }
 
 /* OpenSSL's ticket key callback: 1 ok, 2 ok but renew the ticket, 0 unknown key, -1 error. */
-static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
-			 EVP_CIPHER_CTX *ctx, EVP_MAC_CTX *hctx, int enc)
+static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *ctx,
+			 EVP_MAC_CTX *hctx, int enc)
 {
 	struct ticket_key k;
 	int rc = 0;

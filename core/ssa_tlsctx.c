@@ -175,7 +175,8 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 		SSL_CTX_set_alpn_select_cb(ctx, select_alpn, l);
 	return ctx;
 fail:
-	snprintf(why, why_size, "%s", ERR_reason_error_string(ERR_peek_last_error()) ?: "out of memory");
+	snprintf(why, why_size, "%s",
+		 ERR_reason_error_string(ERR_peek_last_error()) ?: "out of memory");
 	ERR_clear_error();
 	SSL_CTX_free(ctx);
 	return NULL;

@@ -1,7 +1,8 @@
 /*
- * A TLS echo server through the SSA: it answers each line, and closes after "bye".  It names no certificate: the administrator's policy
- * (SSA_CONFIG or /etc/ssa/ssa.conf, server-certificates) provides it.  Compared with a TCP
- * echo server, the only change is the protocol argument of socket().
+ * A TLS echo server through the SSA: it answers each line, and closes after "bye".  It names no
+ * certificate: the administrator's policy (SSA_CONFIG or /etc/ssa/ssa.conf, server-certificates)
+ * provides it.  Compared with a TCP echo server, the only change is the protocol argument of
+ * socket().
  *
  *   tls_echo_server PORT [COUNT]
  */

@@ -16,20 +16,20 @@
 #endif
 
 /* Options at level IPPROTO_TLS. */
-#define TLS_REMOTE_HOSTNAME           85  /* client: name for SNI and verification (set, get) */
-#define TLS_HOSTNAME                  86  /* listener: serve only this name; accepted: client's SNI */
-#define TLS_TRUSTED_PEER_CERTIFICATES 87  /* trust anchors for this socket: PEM file or dir (set) */
-#define TLS_CERTIFICATE_CHAIN         88  /* own chain, PEM file; several allowed, SNI picks (set) */
-#define TLS_PRIVATE_KEY               89  /* key for the chain set just before (set) */
-#define TLS_ALPN                      90  /* set: "h2,http/1.1"; get: negotiated protocol */
-#define TLS_SESSION_TTL               91  /* session lifetime in seconds, 0 disables (int) */
-#define TLS_DISABLE_CIPHER            92  /* remove a cipher, OpenSSL or IANA name (set) */
-#define TLS_PEER_IDENTITY             93  /* verified peer subject, one-line form (get) */
-#define TLS_REQUEST_PEER_AUTH         94  /* server: require/request client certificates (set) */
-#define TLS_PEER_CERTIFICATE_CHAIN    95  /* peer chain as PEM, leaf first (get) */
-#define TLS_ID                        96  /* stable 64-bit id of this TLS socket (get, uint64) */
-#define TLS_TRUSTED_CIPHERS           97  /* ciphers this socket may use (get) */
-#define TLS_CHOSEN_CIPHER             98  /* negotiated cipher, IANA name (get) */
+#define TLS_REMOTE_HOSTNAME           85 /* client: name for SNI and verification (set, get) */
+#define TLS_HOSTNAME                  86 /* listener: serve only this name; accepted: client's SNI */
+#define TLS_TRUSTED_PEER_CERTIFICATES 87 /* this socket's trust anchors: PEM file or dir (set) */
+#define TLS_CERTIFICATE_CHAIN         88 /* own chain, PEM file; several allowed, SNI picks (set) */
+#define TLS_PRIVATE_KEY               89 /* key for the chain set just before (set) */
+#define TLS_ALPN                      90 /* set: "h2,http/1.1"; get: negotiated protocol */
+#define TLS_SESSION_TTL               91 /* session lifetime in seconds, 0 disables (int) */
+#define TLS_DISABLE_CIPHER            92 /* remove a cipher, OpenSSL or IANA name (set) */
+#define TLS_PEER_IDENTITY             93 /* verified peer subject, one-line form (get) */
+#define TLS_REQUEST_PEER_AUTH         94 /* server: require/request client certificates (set) */
+#define TLS_PEER_CERTIFICATE_CHAIN    95 /* peer chain as PEM, leaf first (get) */
+#define TLS_ID                        96 /* stable 64-bit id of this TLS socket (get, uint64) */
+#define TLS_TRUSTED_CIPHERS           97 /* ciphers this socket may use (get) */
+#define TLS_CHOSEN_CIPHER             98 /* negotiated cipher, IANA name (get) */
 #define TLS_ERROR                     100 /* why the last operation failed (get) */
 #define TLS_REVOCATION_CHECKS         102 /* revocation switches: may only tighten (int) */
 #define TLS_OCSP_STAPLED_CHECKS       103
