@@ -68,6 +68,7 @@ struct ssa_opts {
 	bool session_reuse;
 	uint64_t context;                    /* session namespace (TLS_CONTEXT) */
 	bool rev_stapled, rev_ocsp, rev_crl; /* policy's, or tightened by the application */
+	int peer_auth; /* listener: 0 none, 1 require client certificates, 2 request them */
 };
 
 /* What the handshake negotiated; written once by the engine, then read-only. */

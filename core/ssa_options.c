@@ -226,6 +226,32 @@ static int set_int_option(struct ssa_sock *s, int name, const void *val, socklen
 	}
 }
 
+/*
+ * TLS_REQUEST_PEER_AUTH on a listener, before listen(): 1 or "required" makes client
+ * certificates mandatory, 2 or "optional" asks for one.  They are verified against
+ * TLS_TRUSTED_PEER_CERTIFICATES, else the policy's trust store.
+ */
+static int set_peer_auth(struct ssa_sock *s, const void *val, socklen_t len)
+{
+	char word[16];
+	int v = -1;
+
+	if (s->state != SSA_NEW)
+		return ssa_fail(s, SSA_E_NOT_SUPPORTED,
+				"post-handshake client authentication is not implemented; set "
+				"TLS_REQUEST_PEER_AUTH on the listener before listen()");
+	if (val != NULL && len == sizeof(int))
+		memcpy(&v, val, sizeof(v));
+	else if (ssa_opt_string(s, val, len, word, sizeof(word) - 1) == 0)
+		v = strcmp(word, "required") == 0 ? 1 : strcmp(word, "optional") == 0 ? 2 : -1;
+	else
+		return -1;
+	if (v < 0 || v > 2)
+		return ssa_fail(s, SSA_E_OPTION_VALUE, "0, 1 (\"required\") or 2 (\"optional\")");
+	s->opts.peer_auth = v;
+	return 0;
+}
+
 /* TLS_CONTEXT: join the session namespace of another socket, or 0 for a private one. */
 static int set_context(struct ssa_sock *s, const void *val, socklen_t len)
 {
@@ -240,8 +266,6 @@ static int set_context(struct ssa_sock *s, const void *val, socklen_t len)
 
 int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t len)
 {
-	int rc;
-
 	if (ssa_policy_error() != NULL)
 		return ssa_fail(s, SSA_E_POLICY_BROKEN, "%s", ssa_policy_error());
 	switch (name) {
@@ -288,9 +312,7 @@ int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t 
 	case TLS_CONTEXT:
 		return require_new(s) < 0 ? -1 : set_context(s, val, len);
 	case TLS_REQUEST_PEER_AUTH:
-		rc = ssa_fail(s, SSA_E_NOT_SUPPORTED, "option %d is not implemented yet", name);
-		errno = ENOPROTOOPT;
-		return rc;
+		return set_peer_auth(s, val, len);
 	default:
 		return ssa_fail(s, SSA_E_OPTION_UNKNOWN, "%d", name);
 	}

@@ -143,6 +143,40 @@ static void configure_server_sessions(SSL_CTX *ctx, const struct ssa_policy *p, 
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 }
 
+/* Names of the anchors, sent in CertificateRequest so clients pick a fitting certificate. */
+static int advertise_anchors(SSL_CTX *ctx, X509_STORE *store)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+
+	for (int i = 0; names != NULL && i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		X509_NAME *n = x ? X509_NAME_dup(X509_get_subject_name(x)) : NULL;
+
+		if (n != NULL && sk_X509_NAME_push(names, n) <= 0)
+			X509_NAME_free(n);
+	}
+	if (names == NULL)
+		return -1;
+	SSL_CTX_set0_CA_list(ctx, names);
+	return 0;
+}
+
+static int request_client_certificates(SSL_CTX *ctx, struct ssa_sock *l,
+				       const struct ssa_policy *p)
+{
+	int mode = SSL_VERIFY_PEER | (l->opts.peer_auth == 1 ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+
+	if (l->opts.trust != NULL) {
+		if (SSL_CTX_set1_verify_cert_store(ctx, l->opts.trust) != 1)
+			return -1;
+	} else if (load_policy_trust(ctx, p) < 0) {
+		return -1;
+	}
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	return advertise_anchors(ctx, l->opts.trust ? l->opts.trust : SSL_CTX_get_cert_store(ctx));
+}
+
 SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 {
 	const struct ssa_policy *p = ssa_current_policy();
@@ -173,6 +207,8 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 	SSL_CTX_set_tlsext_servername_arg(ctx, l);
 	if (l->opts.alpn_len > 0)
 		SSL_CTX_set_alpn_select_cb(ctx, select_alpn, l);
+	if (l->opts.peer_auth != 0 && request_client_certificates(ctx, l, p) < 0)
+		goto fail;
 	return ctx;
 fail:
 	snprintf(why, why_size, "%s",

@@ -1,0 +1,187 @@
+/*
+ * Client certificates (TLS_REQUEST_PEER_AUTH, TLS_CERTIFICATE_CHAIN on a client): an SSA server
+ * against openssl s_client with and without a certificate, and an SSA client against
+ * openssl s_server -Verify.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ssa/in_tls.h>
+
+#include "tutil.h"
+
+static int set_str(int fd, int opt, const char *v)
+{
+	return setsockopt(fd, IPPROTO_TLS, opt, v, (socklen_t)strlen(v) + 1);
+}
+
+/* A listener on 127.0.0.1 that asks for client certificates (mode 1 required, 2 optional). */
+static int auth_listener(int mode, int *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) < 0 ||
+	    set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.key")) < 0 ||
+	    set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) < 0 ||
+	    setsockopt(fd, IPPROTO_TLS, TLS_REQUEST_PEER_AUTH, &mode, sizeof(mode)) < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 8) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+struct served {
+	int lfd;
+	char identity[512];
+	int accepted;
+};
+
+/* Accepts one connection (bounded wait), records the client's identity, answers "hi". */
+static void *serve_one(void *arg)
+{
+	struct served *sv = arg;
+	socklen_t len = sizeof(sv->identity);
+	int c;
+
+	if (t_wait_readable(sv->lfd, 8000) != 1 || (c = accept(sv->lfd, NULL, NULL)) < 0)
+		return NULL;
+	sv->accepted = 1;
+	if (getsockopt(c, IPPROTO_TLS, TLS_PEER_IDENTITY, sv->identity, &len) < 0)
+		snprintf(sv->identity, sizeof(sv->identity), "(none: %s)", t_errname(errno));
+	if (write(c, "hi\n", 3) != 3)
+		sv->accepted = 2;
+	close(c);
+	return NULL;
+}
+
+static int run_s_client(int port, int with_cert, char *out, size_t size)
+{
+	char addr[32];
+	const char *plain[] = {"openssl", "s_client", "-connect", addr, "-CAfile", t_pki("ca.pem"),
+			       "-quiet", NULL};
+	const char *cert[] = {"openssl", "s_client", "-connect", addr, "-CAfile", t_pki("ca.pem"),
+			      "-quiet", "-cert", t_pki("client.pem"), "-key", t_pki("client.key"),
+			      "-cert_chain", t_pki("int.pem"), NULL};
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	return t_run_cmd(with_cert ? cert : plain, 10000, out, size);
+}
+
+static void check_server(int mode, int with_cert, int expect_accept, const char *identity)
+{
+	struct served sv = {0};
+	pthread_t t;
+	char out[4096];
+	int port = 0;
+
+	sv.lfd = auth_listener(mode, &port);
+	T_REQUIRE(sv.lfd >= 0, "listener: %s", strerror(errno));
+	T_REQUIRE(pthread_create(&t, NULL, serve_one, &sv) == 0, "thread");
+	run_s_client(port, with_cert, out, sizeof(out));
+	if (!expect_accept) {
+		/* the failed handshake must not reach accept(): nothing to accept within 1 s */
+		T_CHECK(t_wait_readable(sv.lfd, 1000) == 0, "the listener became readable");
+		shutdown(sv.lfd, SHUT_RDWR);
+	}
+	pthread_join(t, NULL);
+	T_CHECK(sv.accepted == expect_accept, "accepted %d, expected %d (s_client: %.300s)",
+		sv.accepted, expect_accept, out);
+	if (expect_accept) {
+		T_CHECK(strstr(out, "hi") != NULL, "s_client got: %.300s", out);
+		T_CHECK(strcmp(sv.identity, identity) == 0, "identity \"%s\", expected \"%s\"",
+			sv.identity, identity);
+	} else {
+		T_CHECK(strstr(out, "certificate required") != NULL, "s_client: %.300s", out);
+	}
+	close(sv.lfd);
+}
+
+static void required_with_certificate(void)
+{
+	check_server(1, 1, 1, "/CN=SSA Test Client");
+}
+
+static void required_without_certificate(void)
+{
+	check_server(1, 0, 0, NULL);
+}
+
+static void optional_without_certificate(void)
+{
+	check_server(2, 0, 1, "(none: ENOTCONN)");
+}
+
+static void bad_values(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS), v = 7;
+
+	T_REQUIRE(fd >= 0, "socket");
+	T_CHECK(setsockopt(fd, IPPROTO_TLS, TLS_REQUEST_PEER_AUTH, &v, sizeof(v)) < 0 &&
+			t_errno_is(EINVAL, errno),
+		"value 7");
+	T_CHECK(set_str(fd, TLS_REQUEST_PEER_AUTH, "sometimes") < 0 && t_errno_is(EINVAL, errno),
+		"\"sometimes\"");
+	T_CHECK(set_str(fd, TLS_REQUEST_PEER_AUTH, "optional") == 0, "\"optional\": %s",
+		strerror(errno));
+	close(fd);
+}
+
+/* The SSA as a client presenting its certificate to openssl s_server -Verify. */
+static void client_presents_certificate(void)
+{
+	int port, fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+	pid_t srv = t_openssl_server(&port, "localhost", "-Verify", "2", "-CAfile", t_pki("ca.pem"),
+				     "-rev", NULL);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+	char buf[64] = "";
+	ssize_t n;
+
+	T_REQUIRE(srv > 0 && fd >= 0, "no server or socket");
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	T_REQUIRE(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0 &&
+			  set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) == 0 &&
+			  set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("client-chain.pem")) == 0 &&
+			  set_str(fd, TLS_PRIVATE_KEY, t_pki("client.key")) == 0,
+		  "options: %s", strerror(errno));
+	T_REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect: %s",
+		  strerror(errno));
+	T_CHECK(write(fd, "abc\n", 4) == 4, "write");
+	n = read(fd, buf, sizeof(buf) - 1);
+	T_CHECK(n >= 3 && strncmp(buf, "cba", 3) == 0, "reply \"%.*s\"", n > 0 ? (int)n : 0, buf);
+	T_CHECK(t_peer_wait_log(srv, "SSA Test Client", 3000) == 1,
+		"s_server did not see the client certificate (log %s)", t_peer_log(srv));
+	close(fd);
+	t_stop_peer(srv);
+}
+
+int main(void)
+{
+	char conf[512];
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/policy.conf", t_tmpdir());
+	f = fopen(conf, "w");
+	if (f == NULL || fprintf(f, "default = { handshake-timeout = 10.0; };\n") < 0 || fclose(f))
+		t_bail("cannot write %s", conf);
+	setenv("SSA_CONFIG", conf, 1);
+	t_run("required: a client with a certificate is accepted, identity readable",
+	      required_with_certificate);
+	t_run("required: a client without one never reaches accept()",
+	      required_without_certificate);
+	t_run("optional: a client without one is accepted, identity ENOTCONN",
+	      optional_without_certificate);
+	t_run("TLS_REQUEST_PEER_AUTH values: 0-2, \"required\", \"optional\"; else EINVAL",
+	      bad_values);
+	t_run("SSA client presents TLS_CERTIFICATE_CHAIN to s_server -Verify",
+	      client_presents_certificate);
+	return t_done();
+}
