@@ -89,23 +89,6 @@ static int get_int(int fd, int opt)
     return v;
 }
 
-static socklen_t loopback(int family, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((unsigned short)port);
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        return sizeof *a;
-    }
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons((unsigned short)port);
-    a->sin6_addr = in6addr_loopback;
-    return sizeof *a;
-}
-
 /* A TLS socket trusting the test CA (if trust), with TLS_REMOTE_HOSTNAME = name (if any). */
 static int tls_socket(int family, const char *name, int trust)
 {
@@ -143,7 +126,7 @@ static int finish_connect(int fd, const struct sockaddr *addr, socklen_t len)
 static int tls_connect(int family, int port, const char *name, int trust)
 {
     struct sockaddr_storage ss;
-    socklen_t len = loopback(family, port, &ss);
+    socklen_t len = t_loopback(family, port, &ss);
     last_error[0] = '\0';
     return finish_connect(tls_socket(family, name, trust), (struct sockaddr *)&ss, len);
 }

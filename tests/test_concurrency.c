@@ -91,15 +91,14 @@ static void end_case_(void)
     t_end_case_();
 }
 
-static long now_ms(void);
 
 /* Waits up to ms for a child of ours to end, else kills it (SIGKILL, by its pid) and reaps
  * it.  Returns 1 if it ended by itself; *st gets its status. */
 static int wait_child(pid_t pid, int ms, int *st)
 {
     pid_t w;
-    long deadline = now_ms() + ms;
-    while ((w = waitpid(pid, st, WNOHANG)) == 0 && now_ms() < deadline)
+    long deadline = t_now_ms() + ms;
+    while ((w = waitpid(pid, st, WNOHANG)) == 0 && t_now_ms() < deadline)
         poll(NULL, 0, 10);
     if (w == pid)
         return 1;
@@ -144,22 +143,6 @@ static void in_child(void (*fn)(void))
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static socklen_t loopback(int port, struct sockaddr_in *a)
-{
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    a->sin_port = htons((unsigned short)port);
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sizeof *a;
-}
-
 static const char *tls_error(int fd, char *buf, size_t size)
 {
     socklen_t len = (socklen_t)size;
@@ -172,7 +155,7 @@ static const char *tls_error(int fd, char *buf, size_t size)
 static int tls_client(int port, char *why, size_t why_size)
 {
     struct sockaddr_in a;
-    socklen_t len = loopback(port, &a);
+    socklen_t len = t_loopback4(port, &a);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TLS);
     if (fd < 0) {
         snprintf(why, why_size, "socket: %s", strerror(errno));
@@ -193,7 +176,7 @@ static int tls_listener(int *port, int flags, int backlog)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, IPPROTO_TLS);
     struct sockaddr_in a;
-    socklen_t len = loopback(0, &a);
+    socklen_t len = t_loopback4(0, &a);
     const char *chain = t_pki("localhost-chain.pem"), *key = t_pki("localhost.key");
     if (fd < 0 ||
         setsockopt(fd, IPPROTO_TLS, TLS_CERTIFICATE_CHAIN, chain, (socklen_t)strlen(chain) + 1) ||
@@ -394,7 +377,7 @@ static void test_many_threads(void)
     REQUIRE(echo_start(&e) == 0, "echo server: %s", strerror(errno));
     static struct client_job jobs[THREADS];
     pthread_t th[THREADS];
-    long t0 = now_ms();
+    long t0 = t_now_ms();
     for (int i = 0; i < THREADS; i++) {
         memset(&jobs[i], 0, sizeof jobs[i]);
         jobs[i].port = e.port;
@@ -410,7 +393,7 @@ static void test_many_threads(void)
               jobs[i].connected, jobs[i].echoed, jobs[i].why);
     }
     t_note("%d connected, %d echoed, %ld accepted, in %ld ms", connected, echoed, e.accepted,
-           now_ms() - t0);
+           t_now_ms() - t0);
     CHECK(e.accept_errno == 0, "accept failed: %s", strerror(e.accept_errno));
     echo_stop(&e);
 }
@@ -581,7 +564,7 @@ static void lowest_free(int *out, int n)
 /* Waits until fd is closed (by the engine, in the background); 1 if it was within IO_MS. */
 static int wait_closed(int fd)
 {
-    for (long deadline = now_ms() + IO_MS; now_ms() < deadline; poll(NULL, 0, 5))
+    for (long deadline = t_now_ms() + IO_MS; t_now_ms() < deadline; poll(NULL, 0, 5))
         if (fcntl(fd, F_GETFD) == -1 && errno == EBADF)
             return 1;
     return 0;
@@ -631,7 +614,7 @@ static void fd_reuse_child(void)
     REQUIRE(c == n, "the new TLS socket got %d, not %d", c, n);
     CHECK(tls_id(c) != old_id, "the new socket on %d has the old TLS_ID", c);
     struct sockaddr_in a;
-    socklen_t alen = loopback(port, &a);
+    socklen_t alen = t_loopback4(port, &a);
     char e[256];
     REQUIRE(setsockopt(c, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, "localhost", 10) == 0 &&
             connect(c, (struct sockaddr *)&a, alen) == 0,
@@ -692,7 +675,7 @@ static void test_dup_then_close(void)
     CHECK(getsockopt(target, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
           proto == IPPROTO_TLS, "SO_PROTOCOL of the copy: %d (%s)", proto, strerror(errno));
     struct sockaddr_in a;
-    socklen_t alen = loopback(port, &a);
+    socklen_t alen = t_loopback4(port, &a);
     char e[256];
     REQUIRE(setsockopt(target, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, "localhost", 10) == 0,
             "TLS_REMOTE_HOSTNAME on the copy: %s (%s)", strerror(errno),
@@ -791,7 +774,7 @@ static void fds_released_child(int server_first, int out)
     for (int i = 0; lfd >= 0 && i < 20; i++)
         done += clean_connection(lfd, port, server_first, why, sizeof why) == 0;
     int now = count_fds();
-    for (long deadline = now_ms() + 5000; now > base && now_ms() < deadline; poll(NULL, 0, 50))
+    for (long deadline = t_now_ms() + 5000; now > base && t_now_ms() < deadline; poll(NULL, 0, 50))
         now = count_fds();
     int n = snprintf(line, sizeof line, "%d %d %s\n", done, now - base, why);
     _exit(write(out, line, (size_t)n) == n ? 0 : 1);

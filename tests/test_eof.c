@@ -38,40 +38,8 @@
 #define BIG_BYTES (64u * 1024 * 1024)  /* the close()/exit() flush cases */
 #define CUT_LINES 1000                 /* "0123456789\n" lines before a cut */
 
-/*
- * T_CHECK/T_REQUIRE with the condition evaluated first: the arguments of a function call are
- * evaluated in no fixed order, so in T_CHECK(send(...) == 0, "%s", strerror(errno)) the message
- * could describe an older errno.  Same output as T_CHECK/T_REQUIRE.
- */
-#define CHECK(cond, ...)                                                \
-    do {                                                                \
-        int ok_ = (cond) ? 1 : 0;                                       \
-        t_check_(ok_, __FILE__, __LINE__, #cond, __VA_ARGS__);          \
-    } while (0)
-#define REQUIRE(cond, ...)                                              \
-    do {                                                                \
-        int ok_ = (cond) ? 1 : 0;                                       \
-        if (!t_check_(ok_, __FILE__, __LINE__, #cond, __VA_ARGS__))     \
-            t_end_case_();                                              \
-    } while (0)
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static socklen_t loopback(int port, struct sockaddr_in *a)
-{
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    a->sin_port = htons((unsigned short)port);
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sizeof *a;
-}
 
 static const char *tls_error(int fd)
 {
@@ -87,7 +55,7 @@ static const char *tls_error(int fd)
 static int tls_client_opts(int port, int max_version, int sndbuf)
 {
     struct sockaddr_in a;
-    socklen_t len = loopback(port, &a);
+    socklen_t len = t_loopback4(port, &a);
     int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
     if (fd < 0)
         return -1;
@@ -127,7 +95,7 @@ static int tls_listener(int *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
     struct sockaddr_in a;
-    socklen_t len = loopback(0, &a);
+    socklen_t len = t_loopback4(0, &a);
     const char *chain = t_pki("localhost-chain.pem"), *key = t_pki("localhost.key");
     if (fd < 0 ||
         setsockopt(fd, IPPROTO_TLS, TLS_CERTIFICATE_CHAIN, chain, (socklen_t)strlen(chain) + 1) ||
@@ -282,9 +250,9 @@ static void *sink_thread(void *arg)
 
 static void check_sink(const struct sink *k, size_t total)
 {
-    CHECK(k->bytes == total, "server got %zu of %zu bytes", k->bytes, total);
-    CHECK(k->hash == pattern_checksum(total), "checksum differs: data corrupted");
-    CHECK(k->end == 0, "the stream ended with %s, not EOF (close_notify lost?)",
+    T_CHECK(k->bytes == total, "server got %zu of %zu bytes", k->bytes, total);
+    T_CHECK(k->hash == pattern_checksum(total), "checksum differs: data corrupted");
+    T_CHECK(k->end == 0, "the stream ended with %s, not EOF (close_notify lost?)",
           t_errname(k->end));
 }
 
@@ -300,14 +268,14 @@ static void check_still_tls(int fd, int failed)
     int proto = -1;
     socklen_t len = sizeof proto;
     int rc = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len);
-    CHECK(rc == 0 && proto == IPPROTO_TLS, "SO_PROTOCOL after the end: rc %d, %d", rc, proto);
+    T_CHECK(rc == 0 && proto == IPPROTO_TLS, "SO_PROTOCOL after the end: rc %d, %d", rc, proto);
     char why[512] = "";
     len = sizeof why;
     errno = 0;
     rc = getsockopt(fd, IPPROTO_TLS, TLS_ERROR, why, &len);
-    CHECK(rc == 0, "TLS_ERROR after the end: %s", strerror(errno));
+    T_CHECK(rc == 0, "TLS_ERROR after the end: %s", strerror(errno));
     if (failed)
-        CHECK(rc == 0 && why[0] != '\0', "TLS_ERROR is empty after the failure");
+        T_CHECK(rc == 0 && why[0] != '\0', "TLS_ERROR is empty after the failure");
     if (rc == 0 && why[0])
         t_note("TLS_ERROR: %s", why);
 }
@@ -450,19 +418,19 @@ static void test_peer_close_notify(void *arg)
     int port;
     pid_t srv = strcmp(peer, "openssl") == 0 ? t_openssl_server(&port, "localhost", "-www", NULL)
                                              : t_gnutls_server(&port, "localhost", "--http", NULL);
-    REQUIRE(srv > 0, "no %s server", peer);
+    T_REQUIRE(srv > 0, "no %s server", peer);
     int fd = tls_client(port);
-    REQUIRE(fd >= 0, "connect: %s", strerror(errno));
+    T_REQUIRE(fd >= 0, "connect: %s", strerror(errno));
     static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-    CHECK(send_all(fd, req, sizeof req - 1) == 0, "send: %s", strerror(errno));
+    T_CHECK(send_all(fd, req, sizeof req - 1) == 0, "send: %s", strerror(errno));
     static char page[1 << 20];
     int end = -1;
     size_t n = read_to_end(fd, page, sizeof page - 1, &end);
     page[n] = '\0';
-    CHECK(end == 0, "after %zu bytes the stream ended with %s, expected EOF", n,
+    T_CHECK(end == 0, "after %zu bytes the stream ended with %s, expected EOF", n,
           t_errname(end));
-    CHECK(strncmp(page, "HTTP/1.0 200", 12) == 0, "response starts \"%.40s\"", page);
-    CHECK(strstr(page, "</BODY></HTML>") != NULL, "the page's end is missing (%zu bytes)", n);
+    T_CHECK(strncmp(page, "HTTP/1.0 200", 12) == 0, "response starts \"%.40s\"", page);
+    T_CHECK(strstr(page, "</BODY></HTML>") != NULL, "the page's end is missing (%zu bytes)", n);
     check_still_tls(fd, 0);
     close(fd);
     t_stop_peer(srv);
@@ -490,11 +458,11 @@ static void test_ssa_close_notify(void)
     int port;
     struct writer w = { .total = 1024 * 1024 };
     w.lfd = tls_listener(&port);
-    REQUIRE(w.lfd >= 0, "no listener");
+    T_REQUIRE(w.lfd >= 0, "no listener");
     pthread_t th;
-    REQUIRE(pthread_create(&th, NULL, writer_thread, &w) == 0, "thread");
+    T_REQUIRE(pthread_create(&th, NULL, writer_thread, &w) == 0, "thread");
     int fd = tls_client(port);
-    CHECK(fd >= 0, "connect: %s", strerror(errno));
+    T_CHECK(fd >= 0, "connect: %s", strerror(errno));
     if (fd >= 0) {
         static unsigned char buf[65536];
         uint64_t h = FNV_BASIS;
@@ -504,14 +472,14 @@ static void test_ssa_close_notify(void)
             h = fnv1a(h, buf, (size_t)n);
             got += (size_t)n;
         }
-        CHECK(n == 0, "after %zu bytes the read gave %s, expected EOF", got, t_errname(errno));
-        CHECK(got == w.total && h == pattern_checksum(w.total), "got %zu of %zu bytes%s", got,
+        T_CHECK(n == 0, "after %zu bytes the read gave %s, expected EOF", got, t_errname(errno));
+        T_CHECK(got == w.total && h == pattern_checksum(w.total), "got %zu of %zu bytes%s", got,
               w.total, got == w.total ? ", checksum differs" : "");
-        CHECK(read(fd, buf, 1) == 0, "EOF is not sticky: %s", strerror(errno));
+        T_CHECK(read(fd, buf, 1) == 0, "EOF is not sticky: %s", strerror(errno));
         close(fd);
     }
     pthread_join(th, NULL);
-    CHECK(w.rc == 0, "server write failed");
+    T_CHECK(w.rc == 0, "server write failed");
     close(w.lfd);
 }
 
@@ -521,7 +489,7 @@ static void test_ssa_close_notify(void)
 static int wait_queued(int fd, int want)
 {
     int q = 0;
-    for (long deadline = now_ms() + IO_MS; now_ms() < deadline; poll(NULL, 0, 5))
+    for (long deadline = t_now_ms() + IO_MS; t_now_ms() < deadline; poll(NULL, 0, 5))
         if (ioctl(fd, FIONREAD, &q) == 0 && q >= want)
             return q;
     return q;
@@ -533,29 +501,29 @@ static void test_cut(void *arg)
     int sport;
     struct relay r;
     pid_t srv = t_openssl_server(&sport, "localhost", NULL);   /* sends what it reads on stdin */
-    REQUIRE(srv > 0, "no s_server");
-    REQUIRE(relay_open(&r) == 0 && relay_start(&r, sport) == 0, "relay: %s", strerror(errno));
+    T_REQUIRE(srv > 0, "no s_server");
+    T_REQUIRE(relay_open(&r) == 0 && relay_start(&r, sport) == 0, "relay: %s", strerror(errno));
     int fd = tls_client(r.port);
-    REQUIRE(fd >= 0, "connect through the relay: %s", strerror(errno));
+    T_REQUIRE(fd >= 0, "connect through the relay: %s", strerror(errno));
 
     /* Digits and newlines only: s_server takes a chunk starting with a letter as a command. */
     static char data[CUT_LINES * 11 + 1];
     for (int i = 0; i < CUT_LINES; i++)
         memcpy(data + i * 11, "0123456789\n", 11);
     int want = CUT_LINES * 11;
-    REQUIRE(write(t_peer_stdin(srv), data, (size_t)want) == want, "s_server stdin: %s",
+    T_REQUIRE(write(t_peer_stdin(srv), data, (size_t)want) == want, "s_server stdin: %s",
             strerror(errno));
     int queued = wait_queued(fd, want);
-    REQUIRE(queued == want, "only %d of %d bytes arrived before the cut", queued, want);
+    T_REQUIRE(queued == want, "only %d of %d bytes arrived before the cut", queued, want);
 
     relay_command(&r, rst ? 'r' : 'c');
     static char got[sizeof data + 4096];
     int end = -1;
     size_t n = read_to_end(fd, got, sizeof got, &end);
-    CHECK(n == (size_t)want && memcmp(got, data, (size_t)want) == 0,
+    T_CHECK(n == (size_t)want && memcmp(got, data, (size_t)want) == 0,
           "read %zu of the %d bytes received before the cut", n, want);
-    CHECK(end != 0, "a connection cut without close_notify read as a clean EOF");
-    CHECK(t_errno_is(ECONNRESET, end), "error after the data");
+    T_CHECK(end != 0, "a connection cut without close_notify read as a clean EOF");
+    T_CHECK(t_errno_is(ECONNRESET, end), "error after the data");
     check_still_tls(fd, 1);
     close(fd);
     relay_close(&r);
@@ -569,20 +537,20 @@ static void test_corrupt_record(void)
     int sport;
     struct relay r;
     pid_t srv = t_openssl_server(&sport, "localhost", NULL);
-    REQUIRE(srv > 0, "no s_server");
-    REQUIRE(relay_open(&r) == 0 && relay_start(&r, sport) == 0, "relay: %s", strerror(errno));
+    T_REQUIRE(srv > 0, "no s_server");
+    T_REQUIRE(relay_open(&r) == 0 && relay_start(&r, sport) == 0, "relay: %s", strerror(errno));
     int fd = tls_client(r.port);
-    REQUIRE(fd >= 0, "connect through the relay: %s", strerror(errno));
+    T_REQUIRE(fd >= 0, "connect through the relay: %s", strerror(errno));
     /* Whatever the server sends next (the data, or a TLS 1.3 ticket before it) is altered. */
-    REQUIRE(relay_set(&r, 'x') == 0, "the relay did not arm");
-    REQUIRE(write(t_peer_stdin(srv), "0123456789\n", 11) == 11, "s_server stdin: %s",
+    T_REQUIRE(relay_set(&r, 'x') == 0, "the relay did not arm");
+    T_REQUIRE(write(t_peer_stdin(srv), "0123456789\n", 11) == 11, "s_server stdin: %s",
             strerror(errno));
     char got[256];
     int end = -1;
     size_t n = read_to_end(fd, got, sizeof got, &end);
-    CHECK(n == 0, "read %zu bytes of an altered record: \"%.*s\"", n, (int)n, got);
-    CHECK(end != 0, "an altered record read as a clean EOF");
-    CHECK(t_errno_is(ECONNRESET, end), "error for an altered record");
+    T_CHECK(n == 0, "read %zu bytes of an altered record: \"%.*s\"", n, (int)n, got);
+    T_CHECK(end != 0, "an altered record read as a clean EOF");
+    T_CHECK(t_errno_is(ECONNRESET, end), "error for an altered record");
     check_still_tls(fd, 1);
     close(fd);
     relay_close(&r);
@@ -621,37 +589,37 @@ static void test_shutdown_wr(void *arg)
     int port;
     struct half_server h = { .request_end = -1, .reply_rc = -1 };
     h.lfd = tls_listener(&port);
-    REQUIRE(h.lfd >= 0, "no listener");
+    T_REQUIRE(h.lfd >= 0, "no listener");
     pthread_t th;
-    REQUIRE(pthread_create(&th, NULL, half_server_main, &h) == 0, "thread");
+    T_REQUIRE(pthread_create(&th, NULL, half_server_main, &h) == 0, "thread");
     int fd = tls_client_version(port, version);
-    CHECK(fd >= 0, "connect: %s", strerror(errno));
+    T_CHECK(fd >= 0, "connect: %s", strerror(errno));
     if (fd >= 0) {
         int v = 0;
         socklen_t vlen = sizeof v;
-        CHECK(getsockopt(fd, IPPROTO_TLS, TLS_VERSION_CONN, &v, &vlen) == 0 && v == version,
+        T_CHECK(getsockopt(fd, IPPROTO_TLS, TLS_VERSION_CONN, &v, &vlen) == 0 && v == version,
               "negotiated version 0x%x, expected 0x%x", v, version);
-        CHECK(send_all(fd, "request", 7) == 0, "send: %s", strerror(errno));
-        CHECK(shutdown(fd, SHUT_WR) == 0, "shutdown(SHUT_WR): %s (%s)", strerror(errno),
+        T_CHECK(send_all(fd, "request", 7) == 0, "send: %s", strerror(errno));
+        T_CHECK(shutdown(fd, SHUT_WR) == 0, "shutdown(SHUT_WR): %s (%s)", strerror(errno),
               tls_error(fd));
         errno = 0;
-        CHECK(send(fd, "x", 1, MSG_NOSIGNAL) == -1 && t_errno_is(EPIPE, errno),
+        T_CHECK(send(fd, "x", 1, MSG_NOSIGNAL) == -1 && t_errno_is(EPIPE, errno),
               "send after SHUT_WR");
         char buf[128];
         int end = -1;
         size_t n = read_to_end(fd, buf, sizeof buf - 1, &end);
         buf[n] = '\0';
-        CHECK(n == sizeof REPLY - 1 && memcmp(buf, REPLY, n) == 0,
+        T_CHECK(n == sizeof REPLY - 1 && memcmp(buf, REPLY, n) == 0,
               "the client read \"%s\" after its SHUT_WR", buf);
-        CHECK(end == 0, "the reply ended with %s, not EOF", t_errname(end));
+        T_CHECK(end == 0, "the reply ended with %s, not EOF", t_errname(end));
         close(fd);
     }
     pthread_join(th, NULL);
-    CHECK(h.request_len == 7 && memcmp(h.request, "request", 7) == 0,
+    T_CHECK(h.request_len == 7 && memcmp(h.request, "request", 7) == 0,
           "the server read %zu bytes", h.request_len);
-    CHECK(h.request_end == 0, "the server saw %s instead of EOF after the request",
+    T_CHECK(h.request_end == 0, "the server saw %s instead of EOF after the request",
           t_errname(h.request_end));
-    CHECK(h.reply_rc == 0, "the server could not write after reading EOF");
+    T_CHECK(h.reply_rc == 0, "the server could not write after reading EOF");
     close(h.lfd);
 }
 
@@ -702,7 +670,7 @@ static void test_no_sigpipe(void)
 {
     int port;
     int lfd = tls_listener(&port);
-    REQUIRE(lfd >= 0, "no listener");
+    T_REQUIRE(lfd >= 0, "no listener");
     struct sigaction sa = { .sa_handler = count_sigpipe }, old;
     sigemptyset(&sa.sa_mask);
     case_tid = gettid();
@@ -712,10 +680,10 @@ static void test_no_sigpipe(void)
     for (; rounds < 16 && sigpipes == 0; rounds++) {
         int c = tls_client(port);
         int s = c >= 0 ? accept_within(lfd) : -1;
-        CHECK(c >= 0 && s >= 0, "round %d: no connection: %s", rounds, strerror(errno));
+        T_CHECK(c >= 0 && s >= 0, "round %d: no connection: %s", rounds, strerror(errno));
         if (c >= 0 && s >= 0) {
             fcntl(c, F_SETFL, O_NONBLOCK);
-            CHECK(write_until_stalled(c) > 0, "round %d: nothing written", rounds);
+            T_CHECK(write_until_stalled(c) > 0, "round %d: nothing written", rounds);
         }
         if (c >= 0)
             close(c);
@@ -724,7 +692,7 @@ static void test_no_sigpipe(void)
         poll(NULL, 0, 300);
     }
     sigaction(SIGPIPE, &old, NULL);
-    CHECK(sigpipes == 0, "SIGPIPE raised %d time(s), %d of them in a library thread, after %d "
+    T_CHECK(sigpipes == 0, "SIGPIPE raised %d time(s), %d of them in a library thread, after %d "
           "round(s): the engine writes without MSG_NOSIGNAL", (int)sigpipes,
           (int)sigpipes_elsewhere, rounds);
     close(lfd);
@@ -738,14 +706,14 @@ static void test_close_flushes(void)
     int port;
     struct sink k = { .end = -1 };
     k.lfd = tls_listener(&port);
-    REQUIRE(k.lfd >= 0, "no listener");
+    T_REQUIRE(k.lfd >= 0, "no listener");
     pthread_t th;
-    REQUIRE(pthread_create(&th, NULL, sink_thread, &k) == 0, "thread");
+    T_REQUIRE(pthread_create(&th, NULL, sink_thread, &k) == 0, "thread");
     int fd = tls_client(port);
-    CHECK(fd >= 0, "connect: %s", strerror(errno));
+    T_CHECK(fd >= 0, "connect: %s", strerror(errno));
     if (fd >= 0) {
-        CHECK(write_pattern(fd, BIG_BYTES) == 0, "write: %s", strerror(errno));
-        CHECK(close(fd) == 0, "close: %s", strerror(errno));
+        T_CHECK(write_pattern(fd, BIG_BYTES) == 0, "write: %s", strerror(errno));
+        T_CHECK(close(fd) == 0, "close: %s", strerror(errno));
     }
     pthread_join(th, NULL);
     check_sink(&k, BIG_BYTES);
@@ -758,9 +726,9 @@ static void test_close_flushes(void)
 static int reap_child(pid_t pid, int *exited)
 {
     int st = 0;
-    long deadline = now_ms() + IO_MS;
+    long deadline = t_now_ms() + IO_MS;
     pid_t w;
-    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now_ms() < deadline)
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && t_now_ms() < deadline)
         poll(NULL, 0, 10);
     if (w == 0) {
         kill(pid, SIGKILL);
@@ -775,10 +743,10 @@ static void test_exit_flushes(void)
     int port;
     struct sink k = { .end = -1 };
     k.lfd = tls_listener(&port);
-    REQUIRE(k.lfd >= 0, "no listener");
+    T_REQUIRE(k.lfd >= 0, "no listener");
     fflush(stdout);
     pid_t pid = fork();
-    REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+    T_REQUIRE(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         int fd = tls_client(port);
         if (fd < 0)
@@ -789,7 +757,7 @@ static void test_exit_flushes(void)
     }
     sink_read(&k);
     int exited, st = reap_child(pid, &exited);
-    CHECK(exited && WEXITSTATUS(st) == 0,
+    T_CHECK(exited && WEXITSTATUS(st) == 0,
           "child status 0x%x (2 = connect failed, 3 = write failed)", (unsigned)st);
     check_sink(&k, BIG_BYTES);
     close(k.lfd);
@@ -824,13 +792,13 @@ static void test_exit_flushes_stalled(void)
     struct relay r;
     struct sink k = { .end = -1 };
     k.lfd = tls_listener(&port);
-    REQUIRE(k.lfd >= 0, "no listener");
-    REQUIRE(relay_open(&r) == 0 && relay_start(&r, port) == 0, "relay: %s", strerror(errno));
-    REQUIRE(pipe2(up, O_CLOEXEC) == 0 && pipe2(down, O_CLOEXEC) == 0, "pipe: %s",
+    T_REQUIRE(k.lfd >= 0, "no listener");
+    T_REQUIRE(relay_open(&r) == 0 && relay_start(&r, port) == 0, "relay: %s", strerror(errno));
+    T_REQUIRE(pipe2(up, O_CLOEXEC) == 0 && pipe2(down, O_CLOEXEC) == 0, "pipe: %s",
             strerror(errno));
     fflush(stdout);
     pid_t pid = fork();
-    REQUIRE(pid >= 0, "fork: %s", strerror(errno));
+    T_REQUIRE(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0)
         stalled_child(r.port, up[1], down[0]);
     close(up[1]);
@@ -838,20 +806,20 @@ static void test_exit_flushes_stalled(void)
     char c;
     long total = -1;
     int started = t_wait_readable(up[0], IO_MS) == 1 && read(up[0], &c, 1) == 1;
-    CHECK(started, "the child never connected");
-    CHECK(!started || relay_set(&r, 'f') == 0, "the relay did not freeze");
-    CHECK(!started || write(down[1], "g", 1) == 1, "pipe: %s", strerror(errno));
-    CHECK(!started || (t_wait_readable(up[0], IO_MS) == 1 &&
+    T_CHECK(started, "the child never connected");
+    T_CHECK(!started || relay_set(&r, 'f') == 0, "the relay did not freeze");
+    T_CHECK(!started || write(down[1], "g", 1) == 1, "pipe: %s", strerror(errno));
+    T_CHECK(!started || (t_wait_readable(up[0], IO_MS) == 1 &&
                        read(up[0], &total, sizeof total) == sizeof total && total > 0),
           "the child wrote nothing (%ld)", total);
     t_note("%ld bytes written when the child called exit()", total);
     poll(NULL, 0, 200);
-    CHECK(relay_set(&r, 'u') == 0, "the relay did not thaw");
+    T_CHECK(relay_set(&r, 'u') == 0, "the relay did not thaw");
     if (total > 0)
         sink_read(&k);
     int exited, st = total > 0 ? reap_child(pid, &exited) : (kill(pid, SIGKILL),
                                                             reap_child(pid, &exited));
-    CHECK(exited && WEXITSTATUS(st) == 0, "child status 0x%x", (unsigned)st);
+    T_CHECK(exited && WEXITSTATUS(st) == 0, "child status 0x%x", (unsigned)st);
     if (total > 0)
         check_sink(&k, (size_t)total);
     close(up[0]);

@@ -35,45 +35,13 @@
 #define QUIET_MS 200            /* how long "nothing happens" is watched */
 #define HANDSHAKE_TIMEOUT "2.0" /* seconds, in the policy */
 
-/*
- * T_CHECK/T_REQUIRE with the condition evaluated first: the arguments of a function call are
- * evaluated in no fixed order, so in T_CHECK(send(...) == 0, "%s", strerror(errno)) the message
- * could describe an older errno.  Same output as T_CHECK/T_REQUIRE.
- */
-#define CHECK(cond, ...)                                                \
-    do {                                                                \
-        int ok_ = (cond) ? 1 : 0;                                       \
-        t_check_(ok_, __FILE__, __LINE__, #cond, __VA_ARGS__);          \
-    } while (0)
-#define REQUIRE(cond, ...)                                              \
-    do {                                                                \
-        int ok_ = (cond) ? 1 : 0;                                       \
-        if (!t_check_(ok_, __FILE__, __LINE__, #cond, __VA_ARGS__))     \
-            t_end_case_();                                              \
-    } while (0)
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static socklen_t loopback(int port, struct sockaddr_in *a)
-{
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    a->sin_port = htons((unsigned short)port);
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sizeof *a;
-}
 
 static int tls_connect_to(int fd, int port)
 {
     struct sockaddr_in a;
-    socklen_t len = loopback(port, &a);
+    socklen_t len = t_loopback4(port, &a);
     return connect(fd, (struct sockaddr *)&a, len);
 }
 
@@ -114,10 +82,10 @@ static int so_error(int fd)
 /* revents of one poll() for events, waiting at most ms (EINTR retried). */
 static short poll_once(int fd, short events, int ms)
 {
-    long deadline = now_ms() + ms;
+    long deadline = t_now_ms() + ms;
     for (;;) {
         struct pollfd p = { .fd = fd, .events = events };
-        long left = deadline - now_ms();
+        long left = deadline - t_now_ms();
         int rc = poll(&p, 1, left > 0 ? (int)left : 0);
         if (rc >= 0)
             return rc > 0 ? p.revents : 0;
@@ -167,9 +135,9 @@ static int epoll_watch(int fd, uint32_t events)
 static ssize_t read_n(int fd, char *buf, size_t n)
 {
     size_t got = 0;
-    long deadline = now_ms() + IO_MS;
-    while (got < n && now_ms() < deadline) {
-        if (!(poll_once(fd, POLLIN, (int)(deadline - now_ms())) & (POLLIN | POLLHUP | POLLERR)))
+    long deadline = t_now_ms() + IO_MS;
+    while (got < n && t_now_ms() < deadline) {
+        if (!(poll_once(fd, POLLIN, (int)(deadline - t_now_ms())) & (POLLIN | POLLHUP | POLLERR)))
             continue;
         ssize_t r = read(fd, buf + got, n - got);
         if (r == 0)
@@ -188,9 +156,9 @@ static ssize_t read_n(int fd, char *buf, size_t n)
 static void check_echo(int fd)
 {
     char buf[16] = { 0 };
-    CHECK(send(fd, "hello\n", 6, MSG_NOSIGNAL) == 6, "send: %s", strerror(errno));
+    T_CHECK(send(fd, "hello\n", 6, MSG_NOSIGNAL) == 6, "send: %s", strerror(errno));
     ssize_t n = read_n(fd, buf, 6);
-    CHECK(n == 6 && memcmp(buf, "olleh\n", 6) == 0, "read %zd bytes \"%.*s\": %s", n,
+    T_CHECK(n == 6 && memcmp(buf, "olleh\n", 6) == 0, "read %zd bytes \"%.*s\": %s", n,
           n > 0 ? (int)n : 0, buf, n < 0 ? strerror(errno) : "");
 }
 
@@ -212,7 +180,7 @@ static void check_read_reset(int fd)
         t_note("after poll (revents 0x%x) the next read gave %zd (%s)", (unsigned)rev, later,
                later < 0 ? t_errname(errno) : "data or EOF");
     }
-    CHECK(n == -1 && t_errno_is(ECONNRESET, e),
+    T_CHECK(n == -1 && t_errno_is(ECONNRESET, e),
           "the first read after POLLOUT returned %zd (EOF would hide the failure, EAGAIN "
           "means the outcome is reported before the descriptor is reset)", n);
 }
@@ -317,7 +285,7 @@ static int tls_listener(int *port, int flags)
 {
     int fd = socket(AF_INET, SOCK_STREAM | flags, IPPROTO_TLS);
     struct sockaddr_in a;
-    socklen_t len = loopback(0, &a);
+    socklen_t len = t_loopback4(0, &a);
     const char *chain = t_pki("localhost-chain.pem"), *key = t_pki("localhost.key");
     if (fd < 0 ||
         setsockopt(fd, IPPROTO_TLS, TLS_CERTIFICATE_CHAIN, chain, (socklen_t)strlen(chain) + 1) ||
@@ -345,59 +313,59 @@ static void test_pending_connect(void *arg)
     int sport, fd = -1, ep_lt = -1, ep_et = -1;
     struct relay r;
     pid_t srv = rev_server(&sport, "localhost");
-    REQUIRE(srv > 0, "no s_server");
-    REQUIRE(relay_open(&r) == 0, "relay: %s", strerror(errno));
+    T_REQUIRE(srv > 0, "no s_server");
+    T_REQUIRE(relay_open(&r) == 0, "relay: %s", strerror(errno));
     fd = tls_client(how);
-    REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
-    REQUIRE((fcntl(fd, F_GETFL) & O_NONBLOCK) != 0, "socket is not non-blocking");
+    T_REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
+    T_REQUIRE((fcntl(fd, F_GETFL) & O_NONBLOCK) != 0, "socket is not non-blocking");
 
     errno = 0;
     int rc = tls_connect_to(fd, r.port);
     int e = errno;
-    REQUIRE(rc == -1, "connect returned %d, expected -1/EINPROGRESS", rc);
-    REQUIRE(t_errno_is(EINPROGRESS, e), "first connect (%s)", tls_error(fd));
+    T_REQUIRE(rc == -1, "connect returned %d, expected -1/EINPROGRESS", rc);
+    T_REQUIRE(t_errno_is(EINPROGRESS, e), "first connect (%s)", tls_error(fd));
     ep_lt = epoll_watch(fd, EPOLLOUT);
     ep_et = epoll_watch(fd, EPOLLOUT | EPOLLET);
-    REQUIRE(ep_lt >= 0 && ep_et >= 0, "epoll: %s", strerror(errno));
-    REQUIRE(relay_accept(&r) == 0, "the client's TCP connection never arrived");
+    T_REQUIRE(ep_lt >= 0 && ep_et >= 0, "epoll: %s", strerror(errno));
+    T_REQUIRE(relay_accept(&r) == 0, "the client's TCP connection never arrived");
 
     char what[64];
     short rev = poll_once(fd, POLLOUT, QUIET_MS);
     describe_revents(rev, what, sizeof what);
-    CHECK(!(rev & POLLOUT), "poll reported POLLOUT before the handshake (revents:%s)", what);
-    CHECK(!select_writable(fd), "select reported writable before the handshake");
-    CHECK(epoll_events(ep_lt, 0) == 0, "level-triggered epoll reported an event");
-    CHECK(epoll_events(ep_et, 0) == 0, "edge-triggered epoll reported an event");
+    T_CHECK(!(rev & POLLOUT), "poll reported POLLOUT before the handshake (revents:%s)", what);
+    T_CHECK(!select_writable(fd), "select reported writable before the handshake");
+    T_CHECK(epoll_events(ep_lt, 0) == 0, "level-triggered epoll reported an event");
+    T_CHECK(epoll_events(ep_et, 0) == 0, "edge-triggered epoll reported an event");
     errno = 0;
-    CHECK(connect(fd, NULL, 0) == -1 && t_errno_is(EALREADY, errno), "second connect");
+    T_CHECK(connect(fd, NULL, 0) == -1 && t_errno_is(EALREADY, errno), "second connect");
     struct sockaddr_in a;
-    socklen_t alen = loopback(r.port, &a);
+    socklen_t alen = t_loopback4(r.port, &a);
     errno = 0;
-    CHECK(connect(fd, (struct sockaddr *)&a, alen) == -1 && t_errno_is(EALREADY, errno),
+    T_CHECK(connect(fd, (struct sockaddr *)&a, alen) == -1 && t_errno_is(EALREADY, errno),
           "third connect, with the address");
     /* A write now must not go out: the buffer is held full, as TCP's is not yet open. */
     errno = 0;
     ssize_t w = send(fd, "plaintext!", 10, MSG_NOSIGNAL | MSG_DONTWAIT);
-    CHECK(w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
+    T_CHECK(w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
           "write during the handshake: returned %zd (%s), expected EAGAIN", w, strerror(errno));
     unsigned char first = 0;
-    CHECK(recv(r.client_fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && first == 0x16,
+    T_CHECK(recv(r.client_fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && first == 0x16,
           "the first byte on the wire is 0x%02x, not a TLS handshake record (0x16)", first);
 
-    REQUIRE(relay_forward(&r, sport) == 0, "relay to s_server: %s", strerror(errno));
-    long t0 = now_ms();
+    T_REQUIRE(relay_forward(&r, sport) == 0, "relay to s_server: %s", strerror(errno));
+    long t0 = t_now_ms();
     rev = poll_once(fd, POLLOUT, IO_MS);
     describe_revents(rev, what, sizeof what);
-    CHECK(rev == POLLOUT, "after the handshake poll gave revents:%s (expected POLLOUT only); %s",
+    T_CHECK(rev == POLLOUT, "after the handshake poll gave revents:%s (expected POLLOUT only); %s",
           what, tls_error(fd));
-    t_note("POLLOUT %ld ms after the relay let the handshake through", now_ms() - t0);
-    CHECK(epoll_events(ep_lt, IO_MS) & EPOLLOUT, "level-triggered epoll: no EPOLLOUT");
-    CHECK(epoll_events(ep_et, IO_MS) & EPOLLOUT, "edge-triggered epoll: no EPOLLOUT");
-    CHECK(select_writable(fd), "select: not writable after the handshake");
+    t_note("POLLOUT %ld ms after the relay let the handshake through", t_now_ms() - t0);
+    T_CHECK(epoll_events(ep_lt, IO_MS) & EPOLLOUT, "level-triggered epoll: no EPOLLOUT");
+    T_CHECK(epoll_events(ep_et, IO_MS) & EPOLLOUT, "edge-triggered epoll: no EPOLLOUT");
+    T_CHECK(select_writable(fd), "select: not writable after the handshake");
     int so = so_error(fd);
-    CHECK(so == 0, "SO_ERROR = %d (%s), expected 0", so, so > 0 ? strerror(so) : "");
+    T_CHECK(so == 0, "SO_ERROR = %d (%s), expected 0", so, so > 0 ? strerror(so) : "");
     errno = 0;
-    CHECK(connect(fd, (struct sockaddr *)&a, alen) == -1 && t_errno_is(EISCONN, errno),
+    T_CHECK(connect(fd, (struct sockaddr *)&a, alen) == -1 && t_errno_is(EISCONN, errno),
           "connect after the handshake");
     check_echo(fd);
 
@@ -413,26 +381,26 @@ static void test_failed_connect(void)
 {
     int port;
     pid_t srv = rev_server(&port, "wronghost");
-    REQUIRE(srv > 0, "no s_server");
+    T_REQUIRE(srv > 0, "no s_server");
     int fd = tls_client("SOCK_NONBLOCK");
-    REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
+    T_REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
     errno = 0;
-    REQUIRE(tls_connect_to(fd, port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
+    T_REQUIRE(tls_connect_to(fd, port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
 
     char what[64];
     short rev = poll_once(fd, POLLOUT, IO_MS);
     describe_revents(rev, what, sizeof what);
-    CHECK(rev & POLLOUT, "no POLLOUT after the failed handshake (revents:%s)", what);
+    T_CHECK(rev & POLLOUT, "no POLLOUT after the failed handshake (revents:%s)", what);
     t_note("revents after the failure:%s", what);
     int so = so_error(fd);
-    CHECK(t_errno_is(EPROTO, so), "SO_ERROR");
-    CHECK(so_error(fd) == 0, "SO_ERROR is reported once, as for TCP");
+    T_CHECK(t_errno_is(EPROTO, so), "SO_ERROR");
+    T_CHECK(so_error(fd) == 0, "SO_ERROR is reported once, as for TCP");
     const char *why = tls_error(fd);
-    CHECK(strstr(why, "certificate is not valid for localhost") != NULL, "TLS_ERROR: %s", why);
+    T_CHECK(strstr(why, "certificate is not valid for localhost") != NULL, "TLS_ERROR: %s", why);
     check_read_reset(fd);
     errno = 0;
     ssize_t n = send(fd, "x", 1, MSG_NOSIGNAL);
-    CHECK(n == -1, "send after the failure returned %zd", n);
+    T_CHECK(n == -1, "send after the failure returned %zd", n);
     close(fd);
     t_stop_peer(srv);
 }
@@ -442,25 +410,25 @@ static void test_accept_eagain(void *arg)
     const char *how = arg;
     int port;
     int lfd = tls_listener(&port, strcmp(how, "SOCK_NONBLOCK") == 0 ? SOCK_NONBLOCK : 0);
-    REQUIRE(lfd >= 0, "no listener");
+    T_REQUIRE(lfd >= 0, "no listener");
     if (strcmp(how, "fcntl") == 0)
         fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
     errno = 0;
     int c = accept(lfd, NULL, NULL);
-    CHECK(c == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
+    T_CHECK(c == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
           "accept with nothing waiting returned %d (%s), expected EAGAIN", c, strerror(errno));
 
     /* A real connection is accepted, and then the listener is empty again. */
     int cl = tls_client("SOCK_NONBLOCK");
-    REQUIRE(cl >= 0, "client socket: %s", strerror(errno));
+    T_REQUIRE(cl >= 0, "client socket: %s", strerror(errno));
     errno = 0;
-    CHECK(tls_connect_to(cl, port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
-    CHECK(t_wait_readable(lfd, IO_MS) == 1, "the listener never became readable");
+    T_CHECK(tls_connect_to(cl, port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
+    T_CHECK(t_wait_readable(lfd, IO_MS) == 1, "the listener never became readable");
     c = accept(lfd, NULL, NULL);
-    CHECK(c >= 0, "accept: %s (%s)", strerror(errno), tls_error(lfd));
+    T_CHECK(c >= 0, "accept: %s (%s)", strerror(errno), tls_error(lfd));
     errno = 0;
     int c2 = accept(lfd, NULL, NULL);
-    CHECK(c2 == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
+    T_CHECK(c2 == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
           "second accept returned %d (%s), expected EAGAIN", c2, strerror(errno));
     if (c >= 0)
         close(c);
@@ -476,40 +444,40 @@ static void test_listener_readable(void)
 {
     int port;
     int lfd = tls_listener(&port, SOCK_NONBLOCK);
-    REQUIRE(lfd >= 0, "no listener");
+    T_REQUIRE(lfd >= 0, "no listener");
     int silent = t_tcp_connect(AF_INET, port);
-    REQUIRE(silent >= 0, "TCP connect: %s", strerror(errno));
-    CHECK(t_wait_readable(lfd, 300) == 0, "readable for a TCP client that never handshakes");
+    T_REQUIRE(silent >= 0, "TCP connect: %s", strerror(errno));
+    T_CHECK(t_wait_readable(lfd, 300) == 0, "readable for a TCP client that never handshakes");
 
     int garbage = t_tcp_connect(AF_INET, port);
-    REQUIRE(garbage >= 0, "TCP connect: %s", strerror(errno));
+    T_REQUIRE(garbage >= 0, "TCP connect: %s", strerror(errno));
     static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-    CHECK(send(garbage, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)sizeof req - 1,
+    T_CHECK(send(garbage, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)sizeof req - 1,
           "send: %s", strerror(errno));
     /* The server gives up on it: the connection is closed, and accept() never sees it. */
     char b[256];
-    CHECK(t_wait_readable(garbage, IO_MS) == 1, "the garbage client was never dropped");
+    T_CHECK(t_wait_readable(garbage, IO_MS) == 1, "the garbage client was never dropped");
     ssize_t n = recv(garbage, b, sizeof b, MSG_DONTWAIT);
     t_note("the garbage client got %zd bytes back%s", n, n < 0 ? " (error)" : "");
-    CHECK(t_wait_readable(lfd, 300) == 0, "readable after a failed handshake");
+    T_CHECK(t_wait_readable(lfd, 300) == 0, "readable after a failed handshake");
     errno = 0;
-    CHECK(accept(lfd, NULL, NULL) == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
+    T_CHECK(accept(lfd, NULL, NULL) == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
           "accept with only failed/unfinished handshakes: %s", strerror(errno));
 
     int cl = tls_client("SOCK_NONBLOCK");
-    REQUIRE(cl >= 0, "client socket: %s", strerror(errno));
+    T_REQUIRE(cl >= 0, "client socket: %s", strerror(errno));
     errno = 0;
-    CHECK(tls_connect_to(cl, port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
-    CHECK(t_wait_readable(lfd, IO_MS) == 1, "not readable for a real TLS client");
+    T_CHECK(tls_connect_to(cl, port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
+    T_CHECK(t_wait_readable(lfd, IO_MS) == 1, "not readable for a real TLS client");
     int c = accept(lfd, NULL, NULL);
-    CHECK(c >= 0, "accept: %s (%s)", strerror(errno), tls_error(lfd));
-    CHECK(t_wait_readable(lfd, 0) == 0, "still readable after the only connection was taken");
-    CHECK(poll_once(cl, POLLOUT, IO_MS) & POLLOUT, "client: no POLLOUT");
-    CHECK(so_error(cl) == 0, "client SO_ERROR: %s", tls_error(cl));
+    T_CHECK(c >= 0, "accept: %s (%s)", strerror(errno), tls_error(lfd));
+    T_CHECK(t_wait_readable(lfd, 0) == 0, "still readable after the only connection was taken");
+    T_CHECK(poll_once(cl, POLLOUT, IO_MS) & POLLOUT, "client: no POLLOUT");
+    T_CHECK(so_error(cl) == 0, "client SO_ERROR: %s", tls_error(cl));
     if (c >= 0) {
         char buf[8] = { 0 };
-        CHECK(send(cl, "ping", 4, MSG_NOSIGNAL) == 4, "client send: %s", strerror(errno));
-        CHECK(read_n(c, buf, 4) == 4 && memcmp(buf, "ping", 4) == 0, "server read \"%s\"", buf);
+        T_CHECK(send(cl, "ping", 4, MSG_NOSIGNAL) == 4, "client send: %s", strerror(errno));
+        T_CHECK(read_n(c, buf, 4) == 4 && memcmp(buf, "ping", 4) == 0, "server read \"%s\"", buf);
         close(c);
     }
     close(cl);
@@ -523,18 +491,18 @@ static void test_timeout_blocking(void)
 {
     int port;
     int silent = t_tcp_listener(AF_INET, &port);   /* the kernel completes TCP; nobody answers */
-    REQUIRE(silent >= 0, "listener: %s", strerror(errno));
+    T_REQUIRE(silent >= 0, "listener: %s", strerror(errno));
     int fd = tls_client("blocking");
-    REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
-    long t0 = now_ms();
+    T_REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
+    long t0 = t_now_ms();
     errno = 0;
     int rc = tls_connect_to(fd, port);
     int e = errno;
-    t_note("connect returned after %ld ms (handshake-timeout %s s)", now_ms() - t0,
+    t_note("connect returned after %ld ms (handshake-timeout %s s)", t_now_ms() - t0,
            HANDSHAKE_TIMEOUT);
-    CHECK(rc == -1 && t_errno_is(ETIMEDOUT, e), "blocking connect returned %d", rc);
+    T_CHECK(rc == -1 && t_errno_is(ETIMEDOUT, e), "blocking connect returned %d", rc);
     const char *why = tls_error(fd);
-    CHECK(strstr(why, "timed out") != NULL, "TLS_ERROR: %s", why);
+    T_CHECK(strstr(why, "timed out") != NULL, "TLS_ERROR: %s", why);
     close(fd);
     close(silent);
 }
@@ -543,19 +511,19 @@ static void test_timeout_blocking(void)
 static void test_timeout_nonblocking(void)
 {
     struct relay r;
-    REQUIRE(relay_open(&r) == 0, "listener: %s", strerror(errno));
+    T_REQUIRE(relay_open(&r) == 0, "listener: %s", strerror(errno));
     int fd = tls_client("SOCK_NONBLOCK");
-    REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
+    T_REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
     errno = 0;
-    REQUIRE(tls_connect_to(fd, r.port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
-    REQUIRE(relay_accept(&r) == 0, "the client's TCP connection never arrived");
+    T_REQUIRE(tls_connect_to(fd, r.port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
+    T_REQUIRE(relay_accept(&r) == 0, "the client's TCP connection never arrived");
     char what[64];
     short rev = poll_once(fd, POLLOUT, IO_MS);
     describe_revents(rev, what, sizeof what);
-    CHECK(rev & POLLOUT, "no POLLOUT after the timeout (revents:%s)", what);
-    CHECK(t_errno_is(ETIMEDOUT, so_error(fd)), "SO_ERROR");
+    T_CHECK(rev & POLLOUT, "no POLLOUT after the timeout (revents:%s)", what);
+    T_CHECK(t_errno_is(ETIMEDOUT, so_error(fd)), "SO_ERROR");
     const char *why = tls_error(fd);
-    CHECK(strstr(why, "timed out") != NULL, "TLS_ERROR: %s", why);
+    T_CHECK(strstr(why, "timed out") != NULL, "TLS_ERROR: %s", why);
     check_read_reset(fd);
     close(fd);
     relay_close(&r);
@@ -589,10 +557,10 @@ static void test_connect_eintr(void)
     int sport;
     struct relay r;
     pid_t srv = rev_server(&sport, "localhost");
-    REQUIRE(srv > 0, "no s_server");
-    REQUIRE(relay_open(&r) == 0, "relay: %s", strerror(errno));
+    T_REQUIRE(srv > 0, "no s_server");
+    T_REQUIRE(relay_open(&r) == 0, "relay: %s", strerror(errno));
     int fd = tls_client("blocking");
-    REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
+    T_REQUIRE(fd >= 0, "TLS socket: %s", strerror(errno));
 
     struct sigaction sa = { .sa_handler = on_usr1 }, old;   /* no SA_RESTART */
     sigemptyset(&sa.sa_mask);
@@ -600,26 +568,26 @@ static void test_connect_eintr(void)
     pthread_t self = pthread_self(), th;
     pinger_stop = 0;
     usr1_seen = 0;
-    REQUIRE(pthread_create(&th, NULL, pinger, &self) == 0, "thread");
+    T_REQUIRE(pthread_create(&th, NULL, pinger, &self) == 0, "thread");
     errno = 0;
     int rc = tls_connect_to(fd, r.port);   /* held up by the relay: only a signal ends it */
     int e = errno;
     __atomic_store_n(&pinger_stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
-    CHECK(rc == -1 && t_errno_is(EINTR, e), "blocking connect returned %d (%s)", rc,
+    T_CHECK(rc == -1 && t_errno_is(EINTR, e), "blocking connect returned %d (%s)", rc,
           tls_error(fd));
-    CHECK(usr1_seen, "SIGUSR1 was never handled");
+    T_CHECK(usr1_seen, "SIGUSR1 was never handled");
 
     errno = 0;
-    CHECK(connect(fd, NULL, 0) == -1 && t_errno_is(EALREADY, errno),
+    T_CHECK(connect(fd, NULL, 0) == -1 && t_errno_is(EALREADY, errno),
           "connect while the handshake is still held up");
-    REQUIRE(relay_accept(&r) == 0, "the client's TCP connection never arrived");
-    REQUIRE(relay_forward(&r, sport) == 0, "relay to s_server: %s", strerror(errno));
-    CHECK(poll_once(fd, POLLOUT, IO_MS) & POLLOUT, "no POLLOUT after the handshake");
-    CHECK(so_error(fd) == 0, "SO_ERROR after the handshake (%s)", tls_error(fd));
+    T_REQUIRE(relay_accept(&r) == 0, "the client's TCP connection never arrived");
+    T_REQUIRE(relay_forward(&r, sport) == 0, "relay to s_server: %s", strerror(errno));
+    T_CHECK(poll_once(fd, POLLOUT, IO_MS) & POLLOUT, "no POLLOUT after the handshake");
+    T_CHECK(so_error(fd) == 0, "SO_ERROR after the handshake (%s)", tls_error(fd));
     errno = 0;
     rc = tls_connect_to(fd, r.port);
-    CHECK(rc == -1 && t_errno_is(EISCONN, errno), "connect after the handshake");
+    T_CHECK(rc == -1 && t_errno_is(EISCONN, errno), "connect after the handshake");
     check_echo(fd);
     sigaction(SIGUSR1, &old, NULL);
     close(fd);

@@ -48,23 +48,6 @@ static const char *tls_error(int fd)
     return buf;
 }
 
-static socklen_t loopback(int family, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)ss;
-        a->sin_family = AF_INET;
-        a->sin_port = htons((unsigned short)port);
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        return sizeof *a;
-    }
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons((unsigned short)port);
-    a->sin6_addr = in6addr_loopback;
-    return sizeof *a;
-}
-
 static int port_of(const struct sockaddr_storage *ss)
 {
     return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
@@ -104,7 +87,7 @@ static const char *listener_setup(int fd, int family, const char *const leaves[]
     if (serve_name && set_str(fd, TLS_HOSTNAME, serve_name) < 0)
         return "TLS_HOSTNAME";
     struct sockaddr_storage ss;
-    socklen_t len = loopback(family, 0, &ss);
+    socklen_t len = t_loopback(family, 0, &ss);
     if (bind(fd, (struct sockaddr *)&ss, len) < 0)
         return "bind";
     if (listen(fd, 16) < 0)
@@ -512,7 +495,7 @@ static void test_listen_without_certificate(void)
     int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
     T_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
     struct sockaddr_storage ss;
-    socklen_t len = loopback(AF_INET, 0, &ss);
+    socklen_t len = t_loopback(AF_INET, 0, &ss);
     if (!T_CHECK(bind(fd, (struct sockaddr *)&ss, len) == 0, "bind: %s", strerror(errno))) {
         close(fd);
         return;

@@ -29,48 +29,8 @@
 #define IO_MS 10000
 #define TIMEO_MS 300
 
-/*
- * T_CHECK/T_REQUIRE with the condition evaluated first: the arguments of a function call are
- * evaluated in no fixed order, so in T_CHECK(send(...) == 0, "%s", strerror(errno)) the message
- * could describe an older errno.  Same output as T_CHECK/T_REQUIRE.
- */
-#define CHECK(cond, ...)                                                \
-    do {                                                                \
-        int ok_ = (cond) ? 1 : 0;                                       \
-        t_check_(ok_, __FILE__, __LINE__, #cond, __VA_ARGS__);          \
-    } while (0)
-#define REQUIRE(cond, ...)                                              \
-    do {                                                                \
-        int ok_ = (cond) ? 1 : 0;                                       \
-        if (!t_check_(ok_, __FILE__, __LINE__, #cond, __VA_ARGS__))     \
-            t_end_case_();                                              \
-    } while (0)
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static socklen_t loopback(int family, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((unsigned short)port);
-        a->sin6_addr = in6addr_loopback;
-        return sizeof *a;
-    }
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((unsigned short)port);
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sizeof *a;
-}
 
 static int port_of(const struct sockaddr_storage *ss)
 {
@@ -123,7 +83,7 @@ static int set_certificate(int fd)
 static int tls_listener(int family, int *port, int reuse)
 {
     struct sockaddr_storage ss;
-    socklen_t len = loopback(family, *port, &ss);
+    socklen_t len = t_loopback(family, *port, &ss);
     int fd = socket(family, SOCK_STREAM, IPPROTO_TLS);
     if (fd < 0)
         return -1;
@@ -154,7 +114,7 @@ static int tls_client_socket(int family)
 static int tls_connect(int fd, int family, int port)
 {
     struct sockaddr_storage ss;
-    socklen_t len = loopback(family, port, &ss);
+    socklen_t len = t_loopback(family, port, &ss);
     if (connect(fd, (struct sockaddr *)&ss, len) == 0)
         return 0;
     t_note("connect: %s (%s)", strerror(errno), tls_error(fd));
@@ -218,9 +178,9 @@ static int name_port(int fd, int peer, int family, const char *what)
     if (!T_CHECK(rc == 0, "%s: %s (%s)", what, strerror(errno), tls_error(fd)))
         return -1;
     struct sockaddr_storage want;
-    socklen_t want_len = loopback(family, port_of(&ss), &want);
+    socklen_t want_len = t_loopback(family, port_of(&ss), &want);
     char got_s[80], want_s[80];
-    CHECK(len == want_len && memcmp(&ss, &want, want_len) == 0, "%s: %s (len %u), expected %s",
+    T_CHECK(len == want_len && memcmp(&ss, &want, want_len) == 0, "%s: %s (len %u), expected %s",
           what, addr_text(&ss, got_s, sizeof got_s), (unsigned)len,
           addr_text(&want, want_s, sizeof want_s));
     return port_of(&ss);
@@ -233,19 +193,19 @@ static void test_addresses(void *arg)
         T_SKIP_CASE("no IPv6 loopback");
     int lport = 0;
     int l = tls_listener(family, &lport, 0);
-    REQUIRE(l >= 0, "no listener");
+    T_REQUIRE(l >= 0, "no listener");
     int c = tls_client_socket(family);
-    REQUIRE(c >= 0, "socket: %s", strerror(errno));
+    T_REQUIRE(c >= 0, "socket: %s", strerror(errno));
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     errno = 0;
-    CHECK(getpeername(c, (struct sockaddr *)&ss, &len) == -1 && t_errno_is(ENOTCONN, errno),
+    T_CHECK(getpeername(c, (struct sockaddr *)&ss, &len) == -1 && t_errno_is(ENOTCONN, errno),
           "getpeername before connect");
-    REQUIRE(tls_connect(c, family, lport) == 0, "connect failed");
+    T_REQUIRE(tls_connect(c, family, lport) == 0, "connect failed");
     len = sizeof ss;
     memset(&ss, 0, sizeof ss);
     int s = accept_within(l, &ss, &len);
-    REQUIRE(s >= 0, "accept: %s", strerror(errno));
+    T_REQUIRE(s >= 0, "accept: %s", strerror(errno));
 
     int c_local = name_port(c, 0, family, "client getsockname");
     int c_peer = name_port(c, 1, family, "client getpeername");
@@ -255,12 +215,12 @@ static void test_addresses(void *arg)
     char a[80];
     t_note("client %d -> server %d, accept() gave %s", c_local, c_peer,
            addr_text(&ss, a, sizeof a));
-    CHECK(c_local > 0 && c_local != lport, "client's local port %d", c_local);
-    CHECK(c_peer == lport, "client's peer port %d, listener is on %d", c_peer, lport);
-    CHECK(s_local == lport, "server's local port %d, listener is on %d", s_local, lport);
-    CHECK(l_local == lport, "listener's port %d, bound %d", l_local, lport);
-    CHECK(s_peer == c_local, "server's peer port %d, client's local port %d", s_peer, c_local);
-    CHECK(ss.ss_family == family && port_of(&ss) == c_local,
+    T_CHECK(c_local > 0 && c_local != lport, "client's local port %d", c_local);
+    T_CHECK(c_peer == lport, "client's peer port %d, listener is on %d", c_peer, lport);
+    T_CHECK(s_local == lport, "server's local port %d, listener is on %d", s_local, lport);
+    T_CHECK(l_local == lport, "listener's port %d, bound %d", l_local, lport);
+    T_CHECK(s_peer == c_local, "server's peer port %d, client's local port %d", s_peer, c_local);
+    T_CHECK(ss.ss_family == family && port_of(&ss) == c_local,
           "accept() address %s, client's local port %d", a, c_local);
     close(s);
     close(c);
@@ -271,13 +231,13 @@ static void test_addresses(void *arg)
 static void check_net_option(int fd, int level, int name, const char *what)
 {
     int v;
-    CHECK(get_int(fd, level, name, &v) == 0 && v == 0, "%s initially: %d (%s)", what, v,
+    T_CHECK(get_int(fd, level, name, &v) == 0 && v == 0, "%s initially: %d (%s)", what, v,
           strerror(errno));
-    CHECK(set_int(fd, level, name, 1) == 0, "set %s: %s (%s)", what, strerror(errno),
+    T_CHECK(set_int(fd, level, name, 1) == 0, "set %s: %s (%s)", what, strerror(errno),
           tls_error(fd));
-    CHECK(get_int(fd, level, name, &v) == 0 && v == 1, "%s after set: %d (%s)", what, v,
+    T_CHECK(get_int(fd, level, name, &v) == 0 && v == 1, "%s after set: %d (%s)", what, v,
           strerror(errno));
-    CHECK(set_int(fd, level, name, 0) == 0 && get_int(fd, level, name, &v) == 0 && v == 0,
+    T_CHECK(set_int(fd, level, name, 0) == 0 && get_int(fd, level, name, &v) == 0 && v == 0,
           "%s after clearing: %d", what, v);
 }
 
@@ -289,18 +249,18 @@ static void test_net_option(void *arg)
 
     /* Set before connect(): it still holds on the connection made afterwards. */
     int lport = 0, l = tls_listener(AF_INET, &lport, 0);
-    REQUIRE(l >= 0, "no listener");
+    T_REQUIRE(l >= 0, "no listener");
     int c = tls_client_socket(AF_INET);
-    REQUIRE(c >= 0, "socket: %s", strerror(errno));
-    CHECK(set_int(c, level, name, 1) == 0, "set %s before connect: %s", which, strerror(errno));
-    REQUIRE(tls_connect(c, AF_INET, lport) == 0, "connect failed");
+    T_REQUIRE(c >= 0, "socket: %s", strerror(errno));
+    T_CHECK(set_int(c, level, name, 1) == 0, "set %s before connect: %s", which, strerror(errno));
+    T_REQUIRE(tls_connect(c, AF_INET, lport) == 0, "connect failed");
     int v;
-    CHECK(get_int(c, level, name, &v) == 0 && v == 1, "%s set before connect, after: %d (%s)",
+    T_CHECK(get_int(c, level, name, &v) == 0 && v == 1, "%s set before connect, after: %d (%s)",
           which, v, strerror(errno));
     int s = accept_within(l, NULL, NULL);
-    REQUIRE(s >= 0, "accept: %s", strerror(errno));
+    T_REQUIRE(s >= 0, "accept: %s", strerror(errno));
     check_net_option(s, level, name, "accepted socket");
-    CHECK(set_int(c, level, name, 0) == 0, "clear: %s", strerror(errno));
+    T_CHECK(set_int(c, level, name, 0) == 0, "clear: %s", strerror(errno));
     check_net_option(c, level, name, "client socket");
     close(s);
     close(c);
@@ -312,42 +272,42 @@ static void test_reuseaddr(void)
 {
     int port = 0;
     int l = tls_listener(AF_INET, &port, 1);
-    REQUIRE(l >= 0, "no listener");
+    T_REQUIRE(l >= 0, "no listener");
     int v;
-    CHECK(get_int(l, SOL_SOCKET, SO_REUSEADDR, &v) == 0 && v == 1, "SO_REUSEADDR reads %d", v);
+    T_CHECK(get_int(l, SOL_SOCKET, SO_REUSEADDR, &v) == 0 && v == 1, "SO_REUSEADDR reads %d", v);
     /* A connection the server closes first leaves the port in TIME_WAIT. */
     int c = tls_client_socket(AF_INET);
-    REQUIRE(c >= 0 && tls_connect(c, AF_INET, port) == 0, "connect failed");
+    T_REQUIRE(c >= 0 && tls_connect(c, AF_INET, port) == 0, "connect failed");
     int s = accept_within(l, NULL, NULL);
-    REQUIRE(s >= 0, "accept: %s", strerror(errno));
+    T_REQUIRE(s >= 0, "accept: %s", strerror(errno));
     close(s);
     char b;
-    CHECK(t_wait_readable(c, IO_MS) == 1 && read(c, &b, 1) == 0, "client did not see EOF");
+    T_CHECK(t_wait_readable(c, IO_MS) == 1 && read(c, &b, 1) == 0, "client did not see EOF");
     close(c);
 
     /* The next listener is made ready first, so that bind() follows close() at once. */
     for (int round = 1; round <= 20; round++) {
         int next = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
-        REQUIRE(next >= 0 && set_certificate(next) == 0 &&
+        T_REQUIRE(next >= 0 && set_certificate(next) == 0 &&
                 set_int(next, SOL_SOCKET, SO_REUSEADDR, 1) == 0, "new listener: %s",
                 strerror(errno));
         struct sockaddr_storage ss;
-        socklen_t len = loopback(AF_INET, port, &ss);
+        socklen_t len = t_loopback(AF_INET, port, &ss);
         close(l);
         l = next;
         errno = 0;
-        REQUIRE(bind(l, (struct sockaddr *)&ss, len) == 0,
+        T_REQUIRE(bind(l, (struct sockaddr *)&ss, len) == 0,
                 "round %d: bind to port %d right after close() of the old listener: %s",
                 round, port, strerror(errno));
-        REQUIRE(listen(l, 16) == 0, "round %d: listen: %s", round, strerror(errno));
+        T_REQUIRE(listen(l, 16) == 0, "round %d: listen: %s", round, strerror(errno));
     }
     c = tls_client_socket(AF_INET);
-    REQUIRE(c >= 0 && tls_connect(c, AF_INET, port) == 0, "connect to the new listener");
+    T_REQUIRE(c >= 0 && tls_connect(c, AF_INET, port) == 0, "connect to the new listener");
     s = accept_within(l, NULL, NULL);
-    CHECK(s >= 0, "the new listener did not accept: %s", strerror(errno));
+    T_CHECK(s >= 0, "the new listener did not accept: %s", strerror(errno));
     if (s >= 0) {
         char buf[4] = { 0 };
-        CHECK(send(c, "new", 3, MSG_NOSIGNAL) == 3 && t_wait_readable(s, IO_MS) == 1 &&
+        T_CHECK(send(c, "new", 3, MSG_NOSIGNAL) == 3 && t_wait_readable(s, IO_MS) == 1 &&
               read(s, buf, 3) == 3 && memcmp(buf, "new", 3) == 0, "no data through it");
         close(s);
     }
@@ -358,11 +318,11 @@ static void test_reuseaddr(void)
 static void check_identity(int fd, int family, const char *what)
 {
     int v;
-    CHECK(get_int(fd, SOL_SOCKET, SO_PROTOCOL, &v) == 0 && v == IPPROTO_TLS,
+    T_CHECK(get_int(fd, SOL_SOCKET, SO_PROTOCOL, &v) == 0 && v == IPPROTO_TLS,
           "%s: SO_PROTOCOL %d (%s)", what, v, strerror(errno));
-    CHECK(get_int(fd, SOL_SOCKET, SO_DOMAIN, &v) == 0 && v == family, "%s: SO_DOMAIN %d (%s)",
+    T_CHECK(get_int(fd, SOL_SOCKET, SO_DOMAIN, &v) == 0 && v == family, "%s: SO_DOMAIN %d (%s)",
           what, v, strerror(errno));
-    CHECK(get_int(fd, SOL_SOCKET, SO_TYPE, &v) == 0 && v == SOCK_STREAM,
+    T_CHECK(get_int(fd, SOL_SOCKET, SO_TYPE, &v) == 0 && v == SOCK_STREAM,
           "%s: SO_TYPE %d (%s)", what, v, strerror(errno));
 }
 
@@ -372,18 +332,18 @@ static void test_identity(void *arg)
     if (family == AF_INET6 && !have_ipv6())
         T_SKIP_CASE("no IPv6 loopback");
     int fresh = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TLS);
-    REQUIRE(fresh >= 0, "socket: %s", strerror(errno));
+    T_REQUIRE(fresh >= 0, "socket: %s", strerror(errno));
     check_identity(fresh, family, "new socket");
     close(fresh);
     struct conn k;
-    REQUIRE(conn_open(&k, family) == 0, "no connection: %s", strerror(errno));
+    T_REQUIRE(conn_open(&k, family) == 0, "no connection: %s", strerror(errno));
     check_identity(k.l, family, "listener");
     check_identity(k.c, family, "connected client");
     check_identity(k.s, family, "accepted socket");
     int v;
-    CHECK(get_int(k.l, SOL_SOCKET, SO_ACCEPTCONN, &v) == 0 && v == 1, "listener SO_ACCEPTCONN %d",
+    T_CHECK(get_int(k.l, SOL_SOCKET, SO_ACCEPTCONN, &v) == 0 && v == 1, "listener SO_ACCEPTCONN %d",
           v);
-    CHECK(get_int(k.c, SOL_SOCKET, SO_ACCEPTCONN, &v) == 0 && v == 0, "client SO_ACCEPTCONN %d",
+    T_CHECK(get_int(k.c, SOL_SOCKET, SO_ACCEPTCONN, &v) == 0 && v == 0, "client SO_ACCEPTCONN %d",
           v);
     conn_close(&k);
 }
@@ -391,27 +351,27 @@ static void test_identity(void *arg)
 static void test_rcvtimeo(void)
 {
     struct conn k;
-    REQUIRE(conn_open(&k, AF_INET) == 0, "no connection: %s", strerror(errno));
+    T_REQUIRE(conn_open(&k, AF_INET) == 0, "no connection: %s", strerror(errno));
     struct timeval tv = { 0, TIMEO_MS * 1000 }, got = { 0, 0 };
     socklen_t len = sizeof got;
-    CHECK(setsockopt(k.c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "set: %s",
+    T_CHECK(setsockopt(k.c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "set: %s",
           strerror(errno));
-    CHECK(getsockopt(k.c, SOL_SOCKET, SO_RCVTIMEO, &got, &len) == 0 &&
+    T_CHECK(getsockopt(k.c, SOL_SOCKET, SO_RCVTIMEO, &got, &len) == 0 &&
           got.tv_sec * 1000 + got.tv_usec / 1000 == TIMEO_MS,
           "SO_RCVTIMEO reads %ld.%06ld s", (long)got.tv_sec, (long)got.tv_usec);
     char buf[16];
-    long t0 = now_ms();
+    long t0 = t_now_ms();
     errno = 0;
     ssize_t n = read(k.c, buf, sizeof buf);   /* the server writes nothing */
-    long took = now_ms() - t0;
-    CHECK(n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
+    long took = t_now_ms() - t0;
+    T_CHECK(n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
           "read returned %zd (%s), expected EAGAIN", n, strerror(errno));
-    CHECK(took < 5000, "the read took %ld ms with a %d ms timeout", took, TIMEO_MS);
+    T_CHECK(took < 5000, "the read took %ld ms with a %d ms timeout", took, TIMEO_MS);
     t_note("read timed out after %ld ms", took);
     /* Data still flows afterwards. */
-    CHECK(send(k.s, "late", 4, MSG_NOSIGNAL) == 4, "server send: %s", strerror(errno));
+    T_CHECK(send(k.s, "late", 4, MSG_NOSIGNAL) == 4, "server send: %s", strerror(errno));
     memset(buf, 0, sizeof buf);
-    CHECK(t_wait_readable(k.c, IO_MS) == 1 && read(k.c, buf, 4) == 4 && memcmp(buf, "late", 4) == 0,
+    T_CHECK(t_wait_readable(k.c, IO_MS) == 1 && read(k.c, buf, 4) == 4 && memcmp(buf, "late", 4) == 0,
           "read after the timeout: \"%s\"", buf);
     conn_close(&k);
 }
@@ -420,17 +380,17 @@ static void test_rcvtimeo(void)
 static void test_sndtimeo(void)
 {
     struct conn k;
-    REQUIRE(conn_open(&k, AF_INET) == 0, "no connection: %s", strerror(errno));
+    T_REQUIRE(conn_open(&k, AF_INET) == 0, "no connection: %s", strerror(errno));
     struct timeval tv = { 0, TIMEO_MS * 1000 };
-    CHECK(setsockopt(k.c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0, "set: %s",
+    T_CHECK(setsockopt(k.c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0, "set: %s",
           strerror(errno));
     static char chunk[65536];
     size_t sent = 0;
     ssize_t n;
-    long t0 = now_ms();
-    while ((n = send(k.c, chunk, sizeof chunk, MSG_NOSIGNAL)) > 0 && now_ms() - t0 < 20000)
+    long t0 = t_now_ms();
+    while ((n = send(k.c, chunk, sizeof chunk, MSG_NOSIGNAL)) > 0 && t_now_ms() - t0 < 20000)
         sent += (size_t)n;
-    CHECK(n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
+    T_CHECK(n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
           "send returned %zd (%s) after %zu bytes, expected EAGAIN", n, strerror(errno), sent);
     t_note("%zu bytes were buffered before the send timed out", sent);
     /* The server takes it all before closing: a reset under the client's engine while it
@@ -441,7 +401,7 @@ static void test_sndtimeo(void)
     for (ssize_t r = 1; r > 0 && t_wait_readable(k.s, IO_MS) == 1;)
         if ((r = read(k.s, chunk, sizeof chunk)) > 0)
             got += (size_t)r;
-    CHECK(got == sent, "the server read %zu of the %zu bytes sent", got, sent);
+    T_CHECK(got == sent, "the server read %zu of the %zu bytes sent", got, sent);
     conn_close(&k);
 }
 
@@ -454,20 +414,20 @@ static void test_sndtimeo(void)
 static void test_sndbuf_kept(void)
 {
     int lport = 0, l = tls_listener(AF_INET, &lport, 0);
-    REQUIRE(l >= 0, "no listener");
+    T_REQUIRE(l >= 0, "no listener");
     for (int round = 0; round < 20; round++) {
         int c = tls_client_socket(AF_INET);
-        REQUIRE(c >= 0, "socket: %s", strerror(errno));
+        T_REQUIRE(c >= 0, "socket: %s", strerror(errno));
         int before = 300000 + round * 1000, after = 200000 + round * 1000, want, got;
-        CHECK(set_int(c, SOL_SOCKET, SO_SNDBUF, before) == 0, "set: %s", strerror(errno));
-        REQUIRE(get_int(c, SOL_SOCKET, SO_SNDBUF, &want) == 0, "get: %s", strerror(errno));
-        REQUIRE(tls_connect(c, AF_INET, lport) == 0, "connect failed");
-        CHECK(get_int(c, SOL_SOCKET, SO_SNDBUF, &got) == 0 && got == want,
+        T_CHECK(set_int(c, SOL_SOCKET, SO_SNDBUF, before) == 0, "set: %s", strerror(errno));
+        T_REQUIRE(get_int(c, SOL_SOCKET, SO_SNDBUF, &want) == 0, "get: %s", strerror(errno));
+        T_REQUIRE(tls_connect(c, AF_INET, lport) == 0, "connect failed");
+        T_CHECK(get_int(c, SOL_SOCKET, SO_SNDBUF, &got) == 0 && got == want,
               "round %d: SO_SNDBUF set before connect() read %d, after it %d", round, want, got);
-        CHECK(set_int(c, SOL_SOCKET, SO_SNDBUF, after) == 0, "set: %s", strerror(errno));
-        REQUIRE(get_int(c, SOL_SOCKET, SO_SNDBUF, &want) == 0, "get: %s", strerror(errno));
+        T_CHECK(set_int(c, SOL_SOCKET, SO_SNDBUF, after) == 0, "set: %s", strerror(errno));
+        T_REQUIRE(get_int(c, SOL_SOCKET, SO_SNDBUF, &want) == 0, "get: %s", strerror(errno));
         poll(NULL, 0, 50);
-        REQUIRE(get_int(c, SOL_SOCKET, SO_SNDBUF, &got) == 0 && got == want,
+        T_REQUIRE(get_int(c, SOL_SOCKET, SO_SNDBUF, &got) == 0 && got == want,
                 "round %d: SO_SNDBUF set right after connect() read %d, 50 ms later %d", round,
                 want, got);
         int s = accept_within(l, NULL, NULL);

@@ -36,6 +36,8 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 
 #if defined(__GNUC__)
 #define T_PRINTF_(f, a) __attribute__((format(printf, f, a)))
@@ -81,7 +83,13 @@ const char *t_pki(const char *file);
 
 /* ---- Sockets ----------------------------------------------------------------------------- */
 
-int t_tcp_listener(int family, int *port);  /* listening TCP socket on 127.0.0.1 or ::1, port 0;
+int t_tcp_listener(int family, int *port);
+/* Milliseconds on the monotonic clock, for bounded waits. */
+long t_now_ms(void);
+/* The loopback address of family (AF_INET 127.0.0.1, AF_INET6 ::1) with port, into *ss;
+ * returns its length.  t_loopback4 is the AF_INET form. */
+socklen_t t_loopback(int family, int port, struct sockaddr_storage *ss);
+socklen_t t_loopback4(int port, struct sockaddr_in *a);  /* listening TCP socket on 127.0.0.1 or ::1, port 0;
                                                returns fd (port in *port) or -1 */
 int t_tcp_connect(int family, int port);    /* blocking TCP connect to loopback; fd or -1/errno */
 int t_free_port(void);      /* a port free on all IPv4 and IPv6 addresses right now (racy; for
