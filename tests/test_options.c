@@ -294,13 +294,17 @@ static void test_int_options_bad_length(void)
     close(fd);
 }
 
-static void test_request_peer_auth_not_implemented(void)
+static void test_request_peer_auth_values(void)
 {
     int fd = tls_socket(AF_INET);
 
-    /* Briefing: TLS_REQUEST_PEER_AUTH is not implemented yet: ENOPROTOOPT. */
-    EXPECT_FAIL(fd, set_int(fd, TLS_REQUEST_PEER_AUTH, 1), ENOPROTOOPT, NULL);
-    EXPECT_FAIL(fd, set_str(fd, TLS_REQUEST_PEER_AUTH, "require"), ENOPROTOOPT, NULL);
+    /* Listener settings before listen(): 0-2 or "required"/"optional" (test_clientauth.c
+     * covers the handshakes). */
+    T_CHECK(set_int(fd, TLS_REQUEST_PEER_AUTH, 1) == 0, "1: %s", strerror(errno));
+    T_CHECK(set_str(fd, TLS_REQUEST_PEER_AUTH, "optional") == 0, "optional: %s",
+            strerror(errno));
+    EXPECT_FAIL(fd, set_int(fd, TLS_REQUEST_PEER_AUTH, 3), EINVAL, "required");
+    EXPECT_FAIL(fd, set_str(fd, TLS_REQUEST_PEER_AUTH, "require"), EINVAL, "optional");
     close(fd);
 }
 
@@ -1050,8 +1054,8 @@ int main(int argc, char **argv)
     t_run("get-only options set: ENOPROTOOPT", test_get_only_options);
     t_run("set-only options read: ENOPROTOOPT", test_set_only_options);
     t_run("int options with optlen 2 or 0: EINVAL", test_int_options_bad_length);
-    t_run("TLS_REQUEST_PEER_AUTH not implemented yet: ENOPROTOOPT",
-          test_request_peer_auth_not_implemented);
+    t_run("TLS_REQUEST_PEER_AUTH: 0-2, \"required\", \"optional\", else EINVAL",
+          test_request_peer_auth_values);
     t_run("TLS_CONTEXT: a uint64, shared between sockets", test_context_option);
     t_run("TLS_SESSION_TTL and TLS_SESSION_REUSE", test_session_options);
     t_run("revocation options: set and get", test_revocation_options);
