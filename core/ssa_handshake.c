@@ -75,7 +75,8 @@ static int apply_socket_options(struct ssa_sock *s)
 		if (SSL_use_cert_and_key(ssl, o->chains[0].leaf, o->chains[0].key,
 					 o->chains[0].intermediates, 1) != 1)
 			return -1;
-		SSL_set_post_handshake_auth(ssl, 1); /* a server may ask for it after the handshake */
+		SSL_set_post_handshake_auth(ssl,
+					    1); /* a server may ask for it after the handshake */
 	}
 	return 0;
 }

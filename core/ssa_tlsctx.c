@@ -162,8 +162,7 @@ static int advertise_anchors(SSL_CTX *ctx, X509_STORE *store)
 	return 0;
 }
 
-static int request_client_certificates(SSL_CTX *ctx, struct ssa_sock *l,
-				       const struct ssa_policy *p)
+static int request_client_certificates(SSL_CTX *ctx, struct ssa_sock *l, const struct ssa_policy *p)
 {
 	int mode = SSL_VERIFY_PEER | (l->opts.peer_auth == 1 ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
 
