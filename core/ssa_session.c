@@ -66,11 +66,28 @@ uint64_t ssa_session_new_context(void)
 	return ssa_next_id();
 }
 
+/*
+ * A session carries the client certificate it was established with: a socket without that
+ * certificate (or with another) must never resume it and so pass as its owner.
+ */
+static const char *client_identity(struct ssa_sock *s, char *buf, size_t size)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+
+	buf[0] = '\0';
+	if (s->opts.nchains > 0 && s->opts.chains[0].key != NULL &&
+	    X509_digest(s->opts.chains[0].leaf, EVP_sha256(), md, &len) == 1)
+		for (unsigned i = 0; i < len && 2 * i + 2 < size; i++)
+			snprintf(buf + 2 * i, size - 2 * i, "%02x", md[i]);
+	return buf;
+}
+
 static char *session_key(struct ssa_sock *s)
 {
-	char port[8] = "", name[SSA_HOSTNAME_MAX + 1];
+	char port[8] = "", name[SSA_HOSTNAME_MAX + 1], id[2 * EVP_MAX_MD_SIZE + 1];
 	const struct sockaddr_storage *a = &s->connect_addrs[s->next_addr ? s->next_addr - 1 : 0];
-	size_t n = 64 + SSA_HOSTNAME_MAX + 64;
+	size_t n = 64 + SSA_HOSTNAME_MAX + 64 + sizeof(id);
 	char *key = malloc(n);
 
 	if (key == NULL)
@@ -91,9 +108,9 @@ static char *session_key(struct ssa_sock *s)
 				      : (const void *)&((struct sockaddr_in *)&peer)->sin_addr,
 				  name, sizeof(name));
 	}
-	snprintf(key, n, "%016llx|%s|%s|%p|%x|%x", (unsigned long long)s->opts.context, name, port,
-		 (void *)s->opts.trust, (unsigned)s->opts.version_min,
-		 (unsigned)s->opts.version_max);
+	snprintf(key, n, "%016llx|%s|%s|%p|%x|%x|%s", (unsigned long long)s->opts.context, name,
+		 port, (void *)s->opts.trust, (unsigned)s->opts.version_min,
+		 (unsigned)s->opts.version_max, client_identity(s, id, sizeof(id)));
 	return key;
 }
 

@@ -54,7 +54,7 @@ bool(true)
 bool(true)
 -- a client with its certificate from the stream context
 bool(true)
-string(18) "/CN=SSA Test Client"
+string(19) "/CN=SSA Test Client"
 -- a client without a certificate never reaches accept()
 bool(true)
 bool(false)
