@@ -181,6 +181,13 @@ static int open_ssa_socket(const struct client_opts *o)
 		close(fd);
 		return -1;
 	}
+	/* Full handshakes only, like the openssl transport: no session offered. */
+	int off = 0;
+	if (setsockopt(fd, IPPROTO_TLS, TLS_SESSION_REUSE, &off, sizeof off) < 0) {
+		print_ssa_error(fd, "setsockopt(TLS_SESSION_REUSE)");
+		close(fd);
+		return -1;
+	}
 	/* The benchmark's throwaway CA is in no system store: name it for this socket. */
 	if (o->ca && setsockopt(fd, IPPROTO_TLS, TLS_TRUSTED_PEER_CERTIFICATES, o->ca,
 				(socklen_t)strlen(o->ca) + 1) < 0) {

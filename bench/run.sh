@@ -90,7 +90,7 @@ build_binaries() {
 	fi
 	case " $transports " in *" ssa "*) ;; *) return 0 ;; esac
 	if [ "$build" = 1 ]; then
-		if [ -z "${SSA_LIBS:-}" ] && [ ! -e "$here/../core/.libs/libssa.so" ]; then
+		if [ -z "${SSA_LIBS:-}" ] && [ ! -e "$here/../_build/core/.libs/libssa.so" ] && [ ! -e "$here/../core/.libs/libssa.so" ]; then
 			unavailable[ssa]="core/.libs/libssa.so not built yet (build the library, then rerun)"
 			return 0
 		fi
@@ -101,7 +101,8 @@ build_binaries() {
 	fi
 	if [ ! -x "$here/bench_client_ssa" ] || [ ! -x "$here/bench_server_ssa" ]; then
 		unavailable[ssa]="bench_client_ssa/bench_server_ssa not built (make -C bench ssa)"
-	elif ! ldd "$here/bench_client_ssa" | grep -q 'libssa\.so.*=> /'; then
+	elif ! grep -q 'libssa\.so.*=> /' <<<"$(ldd "$here/bench_client_ssa")"; then
+		# (not `ldd | grep -q`: grep quitting early makes ldd's SIGPIPE fail the pipeline)
 		unavailable[ssa]="bench_client_ssa does not load libssa ($(ldd "$here/bench_client_ssa" | grep libssa || echo 'not linked'))"
 	fi
 }

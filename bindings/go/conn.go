@@ -37,6 +37,9 @@ func newConn(fd C.int) (*Conn, error) {
 	}
 	c := &Conn{nc: nc.(*net.UnixConn), fd: fd}
 	runtime.SetFinalizer(c, (*Conn).Close) // the library's descriptor is no os.File
+	// As Go's net package does for every TCP connection: without it a small write waits
+	// for the peer's delayed ACK (about 40 ms) whenever Nagle holds it back.
+	_ = setInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	return c, nil
 }
 
