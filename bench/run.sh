@@ -18,7 +18,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 reps=5
-out="$here/last-results.md"
+out="$here/RESULTS.md"
 bytes=1G
 pp_sizes="64 16384"
 pp_count=10000
