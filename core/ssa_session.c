@@ -133,6 +133,7 @@ void ssa_session_offer(struct ssa_sock *s)
 			break;
 		}
 	pthread_mutex_unlock(&sessions_lock);
+	ssa_debug(s, "session cache: %s", e ? "offering a session" : "none to offer");
 	if (e == NULL)
 		return;
 	if (SSL_SESSION_is_resumable(e->session))
@@ -148,6 +149,8 @@ static int keep_session(SSL *ssl, SSL_SESSION *session)
 	const char *key = SSL_get_ex_data(ssl, key_index);
 	struct session_entry *e, **pp;
 
+	ssa_debug(SSL_get_app_data(ssl), "session cache: keeping a session (%s)",
+		  key ? "keyed" : "no key");
 	if (key == NULL || (e = calloc(1, sizeof(*e))) == NULL)
 		return 0;
 	if ((e->key = strdup(key)) == NULL) {

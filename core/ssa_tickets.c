@@ -98,7 +98,7 @@ static int set_keys(const struct ticket_key *k, EVP_CIPHER_CTX *ctx, EVP_MAC_CTX
 	return 0;
 }
 
-/* OpenSSL's ticket key callback: 1 ok, 2 ok but renew the ticket, 0 unknown key, -1 error. */
+/* OpenSSL's ticket key callback: 1 ok, 2 ok and renew the ticket, 0 unknown key, -1 error. */
 static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *ctx,
 			 EVP_MAC_CTX *hctx, int enc)
 {
@@ -119,7 +119,13 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
 		for (unsigned i = 0; i < nkeys && rc == 0; i++)
 			if (memcmp(name, keys[i].name, sizeof(keys[i].name)) == 0) {
 				k = keys[i];
-				rc = i == 0 ? 1 : 2; /* an older key: issue a new ticket */
+				/*
+				 * 2 = "renew": a fresh ticket after every resumption.  TLS 1.3
+				 * tickets are used once (RFC 8446 C.4), and with 1 OpenSSL would
+				 * send none, leaving the client without a session for its next
+				 * connection.
+				 */
+				rc = 2;
 			}
 	}
 	pthread_mutex_unlock(&keys_lock);

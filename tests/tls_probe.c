@@ -2,7 +2,8 @@
  * tls_probe HOST PORT [OPTION=VALUE...]: one TLS connection through the SSA, for the shell
  * suites.  Prints "connected" or "connect: <errno name>: <TLS_ERROR>", exit 0 or 1.
  * Options: name=HOSTNAME (TLS_REMOTE_HOSTNAME), ca=FILE, NUMBER=INT (an int option, for
- * example 104=1), send=TEXT (then print the first reply line).
+ * example 104=1), send=TEXT (then print the first reply line), repeat=N (N connections in this
+ * process, one after the other, then "resumed K of N").
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,22 +52,20 @@ static int apply(int fd, const char *opt, const char **send)
 	return setsockopt(fd, IPPROTO_TLS, atoi(opt), &v, sizeof(v));
 }
 
-int main(int argc, char **argv)
+/* One connection: 0 connected (and *resumed says if it was resumed), 1 failed. */
+static int probe_once(int argc, char **argv, int *resumed)
 {
 	struct sockaddr_in addr = {.sin_family = AF_INET};
 	const char *send = NULL;
 	char why[256] = "", line[256];
-	socklen_t len = sizeof(why);
-	int fd;
+	socklen_t len = sizeof(why), ilen = sizeof(*resumed);
+	int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
 
-	if (argc < 3)
-		return 2;
-	fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
 	addr.sin_port = htons((unsigned short)atoi(argv[2]));
 	if (fd < 0 || inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1)
 		return 2;
 	for (int i = 3; i < argc; i++)
-		if (apply(fd, argv[i], &send) < 0) {
+		if (strncmp(argv[i], "repeat=", 7) != 0 && apply(fd, argv[i], &send) < 0) {
 			getsockopt(fd, IPPROTO_TLS, TLS_ERROR, why, &len);
 			printf("option %s: %s: %s\n", argv[i], errno_name(errno), why);
 			return 1;
@@ -79,6 +78,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("connected\n");
+	getsockopt(fd, IPPROTO_TLS, TLS_RESUMED_SESSION, resumed, &ilen);
 	if (send != NULL) {
 		ssize_t n;
 
@@ -89,4 +89,24 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int repeat = 1, resumed_count = 0, rc = 0;
+
+	if (argc < 3)
+		return 2;
+	for (int i = 3; i < argc; i++)
+		if (strncmp(argv[i], "repeat=", 7) == 0)
+			repeat = atoi(argv[i] + 7);
+	for (int n = 0; n < repeat && rc == 0; n++) {
+		int resumed = 0;
+
+		rc = probe_once(argc, argv, &resumed);
+		resumed_count += resumed == 1;
+	}
+	if (repeat > 1)
+		printf("resumed %d of %d\n", resumed_count, repeat);
+	return rc;
 }
