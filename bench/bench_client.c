@@ -45,6 +45,7 @@ struct client_opts {
 	uint64_t conns;         /* handshake: total connections (count mode) */
 	uint64_t concurrency;   /* handshake: client threads */
 	double duration;        /* handshake: seconds (duration mode) if > 0 */
+	int resume;             /* handshake: resume sessions instead of full handshakes */
 };
 
 /* Everything a connection needs; shared read-only by the handshake threads. */
@@ -61,7 +62,7 @@ static void usage(void)
 		"         [--ca FILE] [--servername NAME] --scenario bulk|pingpong|handshake\n"
 		"  bulk:      [--bytes N]          (default 1G; K/M/G suffixes are binary)\n"
 		"  pingpong:  [--size S] [--count C] [--warmup W]   (defaults 64, 10000, 100)\n"
-		"  handshake: [--conns C | --duration SECONDS] [--concurrency K]  (2000, 4)\n");
+		"  handshake: [--conns C | --duration SECONDS] [--concurrency K] [--resume]  (2000, 4)\n");
 	exit(2);
 }
 
@@ -102,7 +103,8 @@ static struct client_opts parse_args(int argc, char **argv)
 		{"bytes", required_argument, NULL, 'b'},      {"size", required_argument, NULL, 'z'},
 		{"count", required_argument, NULL, 'c'},      {"warmup", required_argument, NULL, 'w'},
 		{"conns", required_argument, NULL, 'C'},      {"concurrency", required_argument, NULL, 'k'},
-		{"duration", required_argument, NULL, 'd'},   {NULL, 0, NULL, 0}};
+		{"duration", required_argument, NULL, 'd'},   {"resume", no_argument, NULL, 'r'},
+		{NULL, 0, NULL, 0}};
 	struct client_opts o = {.host = "127.0.0.1", .servername = "localhost", .bytes = 1u << 30,
 				.size = 64, .count = 10000, .warmup = 100, .conns = 2000,
 				.concurrency = 4, .scenario = S_BULK};
@@ -122,6 +124,7 @@ static struct client_opts parse_args(int argc, char **argv)
 		case 'C': o.conns = parse_size("--conns", optarg); break;
 		case 'k': o.concurrency = parse_size("--concurrency", optarg); break;
 		case 'd': o.duration = atof(optarg); break;
+		case 'r': o.resume = 1; break;
 		default: usage();
 		}
 	}
@@ -132,8 +135,40 @@ static struct client_opts parse_args(int argc, char **argv)
 }
 
 /*
- * Client context as a careful OpenSSL user writes it: verify the chain against --ca, and no
- * session tickets or client-side cache, so that every handshake is a full one.
+ * --resume with OpenSSL: sessions from the server's tickets, each used once (as TLS 1.3
+ * asks), shared by the client threads through a small stack.
+ */
+static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
+static SSL_SESSION *sessions[64];
+static int nsessions;
+
+static int keep_session(SSL *ssl, SSL_SESSION *sess)
+{
+	(void)ssl;
+	pthread_mutex_lock(&sessions_lock);
+	if (nsessions == 64) {
+		SSL_SESSION_free(sessions[0]);
+		memmove(sessions, sessions + 1, 63 * sizeof sessions[0]);
+		nsessions--;
+	}
+	sessions[nsessions++] = sess;
+	pthread_mutex_unlock(&sessions_lock);
+	return 1; /* the reference is ours */
+}
+
+static SSL_SESSION *take_session(void)
+{
+	SSL_SESSION *sess = NULL;
+	pthread_mutex_lock(&sessions_lock);
+	if (nsessions > 0)
+		sess = sessions[--nsessions];
+	pthread_mutex_unlock(&sessions_lock);
+	return sess;
+}
+
+/*
+ * Client context as a careful OpenSSL user writes it: verify the chain against --ca; no
+ * session tickets or client-side cache (every handshake full) unless --resume.
  */
 static SSL_CTX *make_client_ctx(const struct client_opts *o)
 {
@@ -143,6 +178,12 @@ static SSL_CTX *make_client_ctx(const struct client_opts *o)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1)
 		die_ssl("loading --ca");
+	if (o->resume) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+							    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ctx, keep_session);
+		return ctx;
+	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	return ctx;
@@ -156,6 +197,13 @@ static int openssl_handshake(const struct client_env *env, struct conn *c)
 	    SSL_set_tlsext_host_name(c->ssl, env->o.servername) != 1 ||
 	    SSL_set1_host(c->ssl, env->o.servername) != 1)
 		return -1;
+	if (env->o.resume) {
+		SSL_SESSION *sess = take_session();
+		if (sess) {
+			SSL_set_session(c->ssl, sess);
+			SSL_SESSION_free(sess);
+		}
+	}
 	if (SSL_connect(c->ssl) != 1) {
 		long v = SSL_get_verify_result(c->ssl);
 		if (v != X509_V_OK)
@@ -181,9 +229,9 @@ static int open_ssa_socket(const struct client_opts *o)
 		close(fd);
 		return -1;
 	}
-	/* Full handshakes only, like the openssl transport: no session offered. */
-	int off = 0;
-	if (setsockopt(fd, IPPROTO_TLS, TLS_SESSION_REUSE, &off, sizeof off) < 0) {
+	/* Full handshakes unless --resume, like the openssl transport. */
+	int reuse = o->resume;
+	if (setsockopt(fd, IPPROTO_TLS, TLS_SESSION_REUSE, &reuse, sizeof reuse) < 0) {
 		print_ssa_error(fd, "setsockopt(TLS_SESSION_REUSE)");
 		close(fd);
 		return -1;

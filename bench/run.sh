@@ -126,12 +126,13 @@ start_server() {
 	unavailable[$t]="server did not start: $(tail -n1 "$tmp/server.$t.err")"
 }
 
-# Client arguments for one scenario id: bulk, pingpong:SIZE, handshake.
+# Client arguments for one scenario id: bulk, pingpong:SIZE, handshake, resumed.
 scenario_args() {
 	case "$1" in
 	bulk) echo "--scenario bulk --bytes $bytes" ;;
 	pingpong:*) echo "--scenario pingpong --size ${1#pingpong:} --count $pp_count" ;;
 	handshake) echo "--scenario handshake --conns $hs_conns --concurrency $hs_k" ;;
+	resumed) echo "--scenario handshake --conns $hs_conns --concurrency $hs_k --resume" ;;
 	esac
 }
 
@@ -143,7 +144,7 @@ metrics_of() {
 	case "$1" in
 	bulk) echo mibps ;;
 	pingpong:*) echo "median_us p99_us" ;;
-	handshake) echo hps ;;
+	handshake | resumed) echo hps ;;
 	esac
 }
 
@@ -168,11 +169,11 @@ run_one() {
 	for m in $(metrics_of "$s"); do
 		field "$line" "$m" >>"$tmp/res.$t.$s.$m"
 	done
-	if [ "$s" != handshake ]; then
-		echo "$(field "$line" tls) $(field "$line" cipher)" >>"$tmp/neg.$t"
-	else
-		echo "$(field "$line" resumed) $(field "$line" conns)" >>"$tmp/res.$t.resumed"
-	fi
+	case "$s" in
+	handshake) echo "$(field "$line" resumed) $(field "$line" conns)" >>"$tmp/res.$t.resumed" ;;
+	resumed) echo "$(field "$line" resumed) $(field "$line" conns)" >>"$tmp/res.$t.resumed2" ;;
+	*) echo "$(field "$line" tls) $(field "$line" cipher)" >>"$tmp/neg.$t" ;;
+	esac
 }
 
 # Median of the numbers in a file (mean of the middle two for an even count).
@@ -201,6 +202,7 @@ scenario_label() {
 	bulk) echo "bulk $bytes" ;;
 	pingpong:*) echo "pingpong ${1#pingpong:} B" ;;
 	handshake) echo "handshake (K=$hs_k)" ;;
+	resumed) echo "resumed handshake (K=$hs_k)" ;;
 	esac
 }
 
@@ -256,6 +258,13 @@ notes() {
 			"$tmp/res.$t.resumed"
 	done
 	echo
+	echo "### Resumed-handshake runs (resumed/total; the first of each client is full)"
+	for t in $transports; do
+		[ -s "$tmp/res.$t.resumed2" ] || continue
+		awk -v t="$t" '{ if ($1 == "unknown") u = 1; else r += $1; n += $2 }
+			END { printf "- %s: %s/%d\n", t, (u ? "unknown" : r), n }' "$tmp/res.$t.resumed2"
+	done
+	echo
 	echo "### Negotiated (bulk and pingpong connections)"
 	for t in $transports; do
 		[ -s "$tmp/neg.$t" ] || continue
@@ -300,7 +309,7 @@ main() {
 	done
 	scenarios="bulk"
 	for s in $pp_sizes; do scenarios+=" pingpong:$s"; done
-	scenarios+=" handshake"
+	scenarios+=" handshake resumed"
 	for r in $(seq "$reps"); do
 		log "repetition $r of $reps"
 		for s in $scenarios; do
