@@ -211,11 +211,23 @@ static bool deferred_sndbuf(struct ssa_sock *s, const void *val, socklen_t len)
 	return deferred;
 }
 
+/* STARTTLS on a TCP socket; a non-blocking one returns now and polls writable when done. */
+static int upgrade(int fd, const void *val, socklen_t len)
+{
+	int rc = ssa_upgrade(fd, val, len);
+
+	if (rc < 0 && errno == EINPROGRESS)
+		rc = 0;
+	return rc;
+}
+
 SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 	int rc;
 
+	if (s == NULL && level == IPPROTO_TCP && name == TCP_UPGRADE_TLS)
+		return upgrade(fd, val, len);
 	if (s == NULL)
 		return sys_setsockopt(fd, level, name, val, len);
 	begin_call(s);

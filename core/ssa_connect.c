@@ -197,7 +197,7 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 		return connect_refused_by_state(s);
 	if (s->generation != ssa_engine_generation())
 		return ssa_fail(s, SSA_E_INHERITED, NULL);
-	if (set_destinations(s, addr, len) < 0)
+	if (!s->upgrade && set_destinations(s, addr, len) < 0)
 		return -1;
 	s->app_dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	ssa_debug(s, "connect: called");
@@ -206,7 +206,8 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 	ssa_fd_own(s->app_dup);
 	pthread_mutex_lock(&s->lock);
 	s->state = SSA_CONNECTING;
-	s->role = SSA_CLIENT;
+	if (!s->upgrade)
+		s->role = SSA_CLIENT;
 	s->pending_error = EINPROGRESS;
 	pthread_mutex_unlock(&s->lock);
 	if (ssa_engine_submit(s, SSA_CMD_CONNECT) < 0)
@@ -269,6 +270,11 @@ static void try_next_address(struct ssa_sock *s, int last_err)
 void ssa_connect_start(struct ssa_sock *s)
 {
 	ssa_debug(s, "connect: engine starts");
+	if (s->upgrade) { /* T is connected: the handshake starts when it polls writable */
+		ssa_engine_timer_set(s, ssa_now_ms() + ssa_current_policy()->handshake_timeout_ms);
+		ssa_engine_set_events(s, EPOLLOUT, 0);
+		return;
+	}
 	ssa_engine_timer_set(s, ssa_now_ms() + ssa_current_policy()->handshake_timeout_ms);
 	try_next_address(s, ECONNREFUSED);
 }

@@ -156,7 +156,7 @@ static void expire_timers(struct ssa_engine *e)
 		ssa_engine_timer_set(s, 0);
 		if (s->lingering || s->closing)
 			ssa_engine_release(s);
-		else if (s->role == SSA_CLIENT && s->state == SSA_CONNECTING)
+		else if ((s->role == SSA_CLIENT || s->upgrade) && s->state == SSA_CONNECTING)
 			ssa_connect_timeout(s);
 		else if (s->role == SSA_SERVER && !s->handshake_done)
 			ssa_accepted_done(s, false);
@@ -280,7 +280,7 @@ static void dispatch_net(struct ssa_sock *s, uint32_t ev)
 		ssa_listen_net_ready(s);
 	else if (s->handshake_done)
 		ssa_relay_net_ready(s, ev);
-	else if (s->role == SSA_CLIENT)
+	else if (s->role == SSA_CLIENT || s->upgrade)
 		ssa_connect_net_ready(s, ev);
 	else
 		ssa_accepted_handshake_ready(s);

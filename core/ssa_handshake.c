@@ -84,7 +84,9 @@ static int apply_socket_options(struct ssa_sock *s)
 /* Engine thread: T is connected (client) or accepted (server); create the SSL object. */
 int ssa_handshake_begin(struct ssa_sock *s)
 {
-	SSL_CTX *ctx = s->role == SSA_CLIENT ? ssa_client_ctx() : s->parent->listener->ctx;
+	SSL_CTX *ctx = s->role == SSA_CLIENT ? ssa_client_ctx()
+		       : s->own_ctx          ? s->own_ctx
+					     : s->parent->listener->ctx;
 
 	if (ctx == NULL || (s->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(s->ssl, s->net_fd) != 1)
 		goto fail;

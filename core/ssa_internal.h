@@ -132,6 +132,8 @@ struct ssa_sock {
 	struct ssa_sock *parent; /* listener that accepted this connection */
 	struct ssa_sock *backlog_next; /* in the parent's backlog; under the parent's lock */
 	bool keep_registered;          /* failed connect: TLS_ERROR stays until close() */
+	bool upgrade;                  /* TCP_UPGRADE_TLS: T was connected by the application */
+	SSL_CTX *own_ctx;              /* server side of an upgrade: its own context */
 	enum ssa_rev rev_stapled_result, rev_result;
 	char rev_why[128];
 	char cut_reason[128];
@@ -303,6 +305,7 @@ SSA_HIDDEN void ssa_accepted_done(struct ssa_sock *s, bool ok);
 SSA_HIDDEN void ssa_listener_free(struct ssa_listener *l);
 SSA_HIDDEN void ssa_listen_deliver(struct ssa_sock *s);
 SSA_HIDDEN int ssa_listen_tls(struct ssa_sock *s, int backlog);
+SSA_HIDDEN int ssa_upgrade(int fd, const void *val, socklen_t len);
 SSA_HIDDEN int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t *len,
 			      int flags);
 SSA_HIDDEN int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr,

@@ -306,6 +306,8 @@ int ssa_revocation_start(struct ssa_sock *s)
 	struct rev_job *j;
 	pthread_t tid;
 
+	if (s->role != SSA_CLIENT)
+		return 1; /* a server checks no revocation of client certificates (yet) */
 	s->rev_result = s->rev_stapled_result;
 	snprintf(s->rev_why, sizeof(s->rev_why), "%s",
 		 s->opts.rev_stapled ? "no valid stapled OCSP response" : "no check made");

@@ -63,6 +63,7 @@ static void sock_free(struct ssa_sock *s)
 		ssa_listener_free(s->listener);
 	if (s->parent != NULL)
 		ssa_sock_unref(s->parent);
+	SSL_CTX_free(s->own_ctx);
 	free(s->peer_chain_pem);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
