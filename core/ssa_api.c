@@ -368,6 +368,20 @@ SSA_EXPORT int ssa_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	return tls_name(fd, addr, len, true);
 }
 
+SSA_EXPORT ssize_t ssa_sendto(int fd, const void *buf, size_t len, int flags,
+			      const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct ssa_sock *s = (flags & MSG_FASTOPEN) ? ssa_table_get(fd) : NULL;
+	ssize_t rc;
+
+	if (s == NULL)
+		return sys_sendto(fd, buf, len, flags, addr, addrlen);
+	begin_call(s);
+	rc = ssa_sendto_tls(s, fd, buf, len, addr, addrlen);
+	ssa_sock_unref(s);
+	return rc;
+}
+
 /* shutdown() on A itself: the engine sees it as EOF (SHUT_WR) and turns it into close_notify. */
 SSA_EXPORT int ssa_shutdown(int fd, int how)
 {

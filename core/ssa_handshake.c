@@ -110,9 +110,13 @@ fail:
 /* Returns 1 when the handshake is done, 0 when it waits for the network, -1 on failure. */
 int ssa_handshake_step(struct ssa_sock *s)
 {
-	int r = SSL_do_handshake(s->ssl);
+	int r = s->early_done ? 1 : ssa_early_step(s);
 
+	if (r <= 0)
+		return r;
+	r = SSL_do_handshake(s->ssl);
 	if (r == 1) {
+		ssa_early_settle(s);
 		ssa_handshake_snapshot(s);
 		return 1;
 	}

@@ -133,6 +133,9 @@ struct ssa_sock {
 	struct ssa_sock *backlog_next; /* in the parent's backlog; under the parent's lock */
 	bool keep_registered;          /* failed connect: TLS_ERROR stays until close() */
 	bool upgrade;                  /* TCP_UPGRADE_TLS: T was connected by the application */
+	struct ssa_buf early;          /* client: data for 0-RTT (ssa_early.c) */
+	bool early_done;               /* early data sent or received, or none to be */
+	size_t early_received;         /* server: bytes that arrived as early data */
 	SSL_CTX *own_ctx;              /* server side of an upgrade: its own context */
 	enum ssa_rev rev_stapled_result, rev_result;
 	char rev_why[128];
@@ -189,6 +192,8 @@ SSA_HIDDEN int sys_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
 SSA_HIDDEN int sys_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
 SSA_HIDDEN int sys_shutdown(int fd, int how);
 SSA_HIDDEN int sys_close(int fd);
+SSA_HIDDEN ssize_t sys_sendto(int fd, const void *buf, size_t len, int flags,
+			      const struct sockaddr *addr, socklen_t addrlen);
 
 /* Descriptors the engine owns: closed in a forked child, which has no engine. */
 SSA_HIDDEN void ssa_fd_own(int fd);
@@ -248,6 +253,11 @@ SSA_HIDDEN int ssa_revocation_start(struct ssa_sock *s);
 SSA_HIDDEN int ssa_revocation_verdict(struct ssa_sock *s);
 SSA_HIDDEN void ssa_revocation_fork_child(void);
 
+/* --- early data (ssa_early.c) --- */
+SSA_HIDDEN void ssa_early_configure_server(SSL_CTX *ctx, const struct ssa_policy *p);
+SSA_HIDDEN int ssa_early_step(struct ssa_sock *s);
+SSA_HIDDEN void ssa_early_settle(struct ssa_sock *s);
+
 /* --- handshake (ssa_handshake.c) --- */
 SSA_HIDDEN int ssa_handshake_begin(struct ssa_sock *s) SSA_MUST_USE;
 SSA_HIDDEN int ssa_handshake_step(struct ssa_sock *s); /* 1 done, 0 again, -1 failed */
@@ -262,6 +272,9 @@ SSA_HIDDEN void ssa_relay_start(struct ssa_sock *s);
 SSA_HIDDEN void ssa_relay_cut(struct ssa_sock *s);
 SSA_HIDDEN void ssa_relay_finish(struct ssa_sock *s);
 SSA_HIDDEN void ssa_buf_free(struct ssa_buf *b);
+SSA_HIDDEN int ssa_buf_append(struct ssa_buf *b, const unsigned char *data, size_t len);
+SSA_HIDDEN int ssa_sendto_tls(struct ssa_sock *s, int fd, const void *buf, size_t len,
+			      const struct sockaddr *addr, socklen_t addrlen);
 
 /* --- engine threads (ssa_engine.c) --- */
 enum ssa_cmd {

@@ -308,6 +308,7 @@ int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t 
 	case TLS_ERROR:
 	case TLS_RESUMED_SESSION:
 	case TLS_VERSION_CONN:
+	case TLS_EARLY_DATA_RECEIVED:
 		return ssa_fail(s, SSA_E_OPTION_DIRECTION, "option %d can only be read", name);
 	case TLS_CONTEXT:
 		return require_new(s) < 0 ? -1 : set_context(s, val, len);
@@ -467,6 +468,8 @@ int ssa_tls_getsockopt(struct ssa_sock *s, int name, void *val, socklen_t *len)
 		return get_version(s, name, val, len);
 	case TLS_RESUMED_SESSION:
 		return require_connected(s) < 0 ? -1 : put_int(s, s->info.resumed, val, len);
+	case TLS_EARLY_DATA_RECEIVED:
+		return require_connected(s) < 0 ? -1 : put_int(s, (int)s->early_received, val, len);
 	case TLS_SESSION_TTL:
 		return put_int(s,
 			       s->opts.session_ttl >= 0 ? s->opts.session_ttl

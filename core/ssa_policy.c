@@ -65,6 +65,7 @@ static const struct setting settings[] = {
     {"crl", K_BOOL, AT(rev_crl), 0, 0, "true or false"},
     {"revocation-hard-fail", K_BOOL, AT(rev_hard_fail), 0, 0, "true or false"},
     {"security-level", K_INT, AT(security_level), 2, 5, "2 to 5 (OpenSSL levels)"},
+    {"early-data", K_BOOL, AT(early_data), 0, 0, "true or false"},
     {"log-connections", K_BOOL, AT(log_connections), 0, 0, "true or false"},
     {"log-to-syslog", K_BOOL, AT(log_syslog), 0, 0, "true (syslog) or false (stderr)"},
 };

@@ -40,6 +40,7 @@ struct ssa_policy {
 	struct ssa_policy_cert certs[SSA_POLICY_MAX_CERTS];
 	unsigned ncerts;
 	int security_level; /* OpenSSL security level: 2 rejects RSA-1024 and SHA-1 */
+	bool early_data;    /* servers take TLS 1.3 0-RTT data */
 	bool log_connections;
 	bool log_syslog; /* log-target = "syslog" (else stderr) */
 };

@@ -66,6 +66,12 @@ SSA_EXPORT int shutdown(int fd, int how)
 	return ssa_shutdown(fd, how);
 }
 
+SSA_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+			  const struct sockaddr *addr, socklen_t addrlen)
+{
+	return ssa_sendto(fd, buf, len, flags, addr, addrlen);
+}
+
 SSA_EXPORT int close(int fd)
 {
 	return ssa_close(fd);

@@ -52,6 +52,21 @@ static int buf_keep(struct ssa_buf *b, const unsigned char *data, size_t len)
 	return 0;
 }
 
+int ssa_buf_append(struct ssa_buf *b, const unsigned char *data, size_t len)
+{
+	if (b->off + b->len + len > b->cap) {
+		unsigned char *n = realloc(b->data, b->off + b->len + len);
+
+		if (n == NULL)
+			return -1;
+		b->data = n;
+		b->cap = b->off + b->len + len;
+	}
+	memcpy(b->data + b->off + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
 /* Gives the buffer back once emptied: idle connections hold no plaintext buffers. */
 static void buf_consumed(struct ssa_buf *b, size_t n)
 {

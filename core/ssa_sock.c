@@ -53,6 +53,7 @@ void ssa_sock_release_resources(struct ssa_sock *s)
 	s->net_fd = s->engine_fd = s->app_dup = -1;
 	ssa_buf_free(&s->to_app);
 	ssa_buf_free(&s->to_net);
+	ssa_buf_free(&s->early);
 }
 
 static void sock_free(struct ssa_sock *s)

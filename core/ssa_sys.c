@@ -60,6 +60,12 @@ int sys_shutdown(int fd, int how)
 	return (int)syscall(SYS_shutdown, fd, how);
 }
 
+ssize_t sys_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+		   socklen_t addrlen)
+{
+	return syscall(SYS_sendto, fd, buf, len, flags, addr, addrlen);
+}
+
 int sys_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);

@@ -196,6 +196,7 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	configure_server_sessions(ctx, p, l->opts.session_ttl);
+	ssa_early_configure_server(ctx, p);
 	if (p->tickets && p->session_ttl > 0 && l->opts.session_ttl != 0 &&
 	    ssa_tickets_configure_server(ctx, why, why_size) < 0) {
 		SSL_CTX_free(ctx);

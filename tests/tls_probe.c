@@ -3,7 +3,8 @@
  * suites.  Prints "connected" or "connect: <errno name>: <TLS_ERROR>", exit 0 or 1.
  * Options: name=HOSTNAME (TLS_REMOTE_HOSTNAME), ca=FILE, NUMBER=INT (an int option, for
  * example 104=1), send=TEXT (then print the first reply line), repeat=N (N connections in this
- * process, one after the other, then "resumed K of N").
+ * process, one after the other, then "resumed K of N"), fastopen=TEXT (sendto(MSG_FASTOPEN)
+ * with TEXT instead of connect(): TLS 1.3 early data when a session allows it).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,12 +45,32 @@ static int apply(int fd, const char *opt, const char **send)
 	if (strncmp(opt, "ca=", 3) == 0)
 		return setsockopt(fd, IPPROTO_TLS, TLS_TRUSTED_PEER_CERTIFICATES, eq + 1,
 				  strlen(eq + 1) + 1);
-	if (strncmp(opt, "send=", 5) == 0) {
+	if (strncmp(opt, "send=", 5) == 0 || strncmp(opt, "fastopen=", 9) == 0) {
 		*send = eq + 1;
 		return 0;
 	}
 	v = atoi(eq + 1);
 	return setsockopt(fd, IPPROTO_TLS, atoi(opt), &v, sizeof(v));
+}
+
+static int fastopen(int argc, char **argv)
+{
+	for (int i = 3; i < argc; i++)
+		if (strncmp(argv[i], "fastopen=", 9) == 0)
+			return 1;
+	return 0;
+}
+
+/* sendto(MSG_FASTOPEN): the connect and the first line (early data when it can be) at once. */
+static int early_connect(int fd, const struct sockaddr_in *addr, const char *text)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "%s\n", text);
+
+	return sendto(fd, line, (size_t)n, MSG_FASTOPEN, (const struct sockaddr *)addr,
+		      sizeof(*addr)) == n
+		   ? 0
+		   : -1;
 }
 
 /* One connection: 0 connected (and *resumed says if it was resumed), 1 failed. */
@@ -70,7 +91,8 @@ static int probe_once(int argc, char **argv, int *resumed)
 			printf("option %s: %s: %s\n", argv[i], errno_name(errno), why);
 			return 1;
 		}
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+	if (fastopen(argc, argv) ? early_connect(fd, &addr, send) < 0
+				 : connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		int err = errno;
 
 		getsockopt(fd, IPPROTO_TLS, TLS_ERROR, why, &len);
@@ -82,7 +104,8 @@ static int probe_once(int argc, char **argv, int *resumed)
 	if (send != NULL) {
 		ssize_t n;
 
-		if (write(fd, send, strlen(send)) < 0 || write(fd, "\n", 1) < 0)
+		if (!fastopen(argc, argv) &&
+		    (write(fd, send, strlen(send)) < 0 || write(fd, "\n", 1) < 0))
 			return 1;
 		n = read(fd, line, sizeof(line) - 1);
 		printf("reply: %.*s\n", n > 0 ? (int)strcspn(line, "\n") : 0, line);

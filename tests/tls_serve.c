@@ -44,8 +44,12 @@ static void serve(int c, int n)
 	socklen_t ilen = sizeof(resumed);
 
 	getsockopt(c, IPPROTO_TLS, TLS_ALPN, alpn, &len);
+	int early = -1;
+
 	getsockopt(c, IPPROTO_TLS, TLS_RESUMED_SESSION, &resumed, &ilen);
-	printf("conn %d alpn=%s resumed=%d\n", n, alpn, resumed);
+	ilen = sizeof(early);
+	getsockopt(c, IPPROTO_TLS, TLS_EARLY_DATA_RECEIVED, &early, &ilen);
+	printf("conn %d alpn=%s resumed=%d early=%d\n", n, alpn, resumed, early);
 	fflush(stdout);
 	if (read(c, buf, sizeof(buf)) > 0 && write(c, "ok\n", 3) != 3)
 		perror("tls_serve: write");

@@ -46,6 +46,12 @@
 #define TLS_SERVER_OCSP_STAPLING      122 /* staple OCSP responses on this listener (int) */
 
 /* Options of this implementation: numbers from 130 up. */
+#define TLS_EARLY_DATA_RECEIVED 131 /* accepted: bytes that arrived as 0-RTT data (get, int) */
+/*
+ * sendto(fd, data, len, MSG_FASTOPEN, addr, addrlen) on an unconnected TLS socket connects and
+ * sends data as TLS 1.3 early data when a resumable session allows it (else right after the
+ * handshake).  Early data can be replayed: use it only for idempotent requests.  See ssa(7).
+ */
 
 /* Values of TLS_VERSION_MIN, TLS_VERSION_MAX and TLS_VERSION_CONN. */
 #define TLS_1_2 0x0303

@@ -35,6 +35,8 @@ int ssa_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optl
 int ssa_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen);
 int ssa_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
 int ssa_shutdown(int fd, int how);
+ssize_t ssa_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+		   socklen_t addrlen);
 int ssa_close(int fd);
 
 /* 1 if fd is a TLS socket of this library, 0 if not. */
