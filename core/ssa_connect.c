@@ -185,6 +185,24 @@ static int connect_refused_by_state(struct ssa_sock *s)
 	}
 }
 
+/*
+ * TLS_EARLY_DATA: like TCP_FASTOPEN_CONNECT, connect() succeeds at once and A is writable; the
+ * engine takes what the application wrote by the time TCP is up as early data.
+ */
+static int connect_now_handshake_later(struct ssa_sock *s)
+{
+	if (s->app_dup >= 0)
+		ssa_fd_own(s->app_dup); /* A stays open (no HUP) until the handshake is over */
+	pthread_mutex_lock(&s->lock);
+	s->state = SSA_CONNECTING;
+	s->role = SSA_CLIENT;
+	s->pending_error = EINPROGRESS;
+	pthread_mutex_unlock(&s->lock);
+	if (ssa_engine_submit(s, SSA_CMD_CONNECT) < 0)
+		return ssa_fail(s, SSA_E_ENGINE, NULL);
+	return 0;
+}
+
 int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
 {
 	bool nonblocking = (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
@@ -201,6 +219,8 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 		return -1;
 	s->app_dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	ssa_debug(s, "connect: called");
+	if (s->opts.early_data && !s->upgrade)
+		return connect_now_handshake_later(s);
 	if (s->app_dup < 0 || hold_writability(s, fd) < 0)
 		return ssa_fail_errno(s, SSA_E_RESOURCES, errno, "cannot prepare the socket");
 	ssa_fd_own(s->app_dup);
@@ -279,6 +299,16 @@ void ssa_connect_start(struct ssa_sock *s)
 	try_next_address(s, ECONNREFUSED);
 }
 
+/* What the application wrote after an early-data connect() rides in the ClientHello. */
+static void take_early_writes(struct ssa_sock *s)
+{
+	unsigned char buf[16384];
+	ssize_t n = recv(s->engine_fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n > 0 && ssa_buf_append(&s->early, buf, (size_t)n) < 0)
+		ssa_debug(s, "early data kept for after the handshake: out of memory");
+}
+
 void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events)
 {
 	int r;
@@ -295,6 +325,8 @@ void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events)
 			return;
 		}
 		ssa_debug(s, "connect: TCP connected");
+		if (s->opts.early_data)
+			take_early_writes(s);
 		if (ssa_handshake_begin(s) < 0) {
 			ssa_connect_done(s, s->error_errno ? s->error_errno : EPROTO);
 			return;

@@ -66,7 +66,8 @@ struct ssa_opts {
 	char *suites13;               /* NULL = policy */
 	int session_ttl;              /* -1 = policy */
 	bool session_reuse;
-	uint64_t context;                    /* session namespace (TLS_CONTEXT) */
+	uint64_t context; /* session namespace (TLS_CONTEXT) */
+	bool early_data;  /* TLS_EARLY_DATA: connect() returns at once, first write goes early */
 	bool rev_stapled, rev_ocsp, rev_crl; /* policy's, or tightened by the application */
 	int peer_auth; /* listener: 0 none, 1 require client certificates, 2 request them */
 };

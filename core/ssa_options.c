@@ -252,6 +252,16 @@ static int set_peer_auth(struct ssa_sock *s, const void *val, socklen_t len)
 	return 0;
 }
 
+static int set_bool(struct ssa_sock *s, bool *flag, const void *val, socklen_t len)
+{
+	int v = 0;
+
+	if (opt_int(s, val, len, &v) < 0)
+		return -1;
+	*flag = v != 0;
+	return 0;
+}
+
 /* TLS_CONTEXT: join the session namespace of another socket, or 0 for a private one. */
 static int set_context(struct ssa_sock *s, const void *val, socklen_t len)
 {
@@ -312,6 +322,8 @@ int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val, socklen_t 
 		return ssa_fail(s, SSA_E_OPTION_DIRECTION, "option %d can only be read", name);
 	case TLS_CONTEXT:
 		return require_new(s) < 0 ? -1 : set_context(s, val, len);
+	case TLS_EARLY_DATA:
+		return require_new(s) < 0 ? -1 : set_bool(s, &s->opts.early_data, val, len);
 	case TLS_REQUEST_PEER_AUTH:
 		return set_peer_auth(s, val, len);
 	default:
@@ -475,6 +487,8 @@ int ssa_tls_getsockopt(struct ssa_sock *s, int name, void *val, socklen_t *len)
 			       s->opts.session_ttl >= 0 ? s->opts.session_ttl
 							: ssa_current_policy()->session_ttl,
 			       val, len);
+	case TLS_EARLY_DATA:
+		return put_int(s, s->opts.early_data, val, len);
 	case TLS_SESSION_REUSE:
 		return put_int(s, s->opts.session_reuse, val, len);
 	case TLS_REVOCATION_CHECKS:

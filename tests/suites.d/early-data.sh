@@ -38,6 +38,15 @@ check "later connections: the 6 bytes came as early data (TLS_EARLY_DATA_RECEIVE
 wait "${pids[-1]}" 2>/dev/null
 
 port=$(free_port)
+SSA_CONFIG=$on server "$work/opt.log" "$port" 3
+out=$(SSA_CONFIG=$on "$probe" 127.0.0.1 "$port" name=localhost 130=1 send=hello repeat=3)
+check "TLS_EARLY_DATA: connect() at once, every reply arrives" "^reply: ok" "$out"
+check "TLS_EARLY_DATA: the first write went as early data once a session existed" "conn 3 .*resumed=1 early=[1-9]" "$(cat "$work/opt.log")"
+wait "${pids[-1]}" 2>/dev/null
+out=$(SSA_CONFIG=$on timeout 10 "$probe" 127.0.0.1 "$(free_port)" name=localhost 130=1 send=hello 2>&1)
+check "TLS_EARLY_DATA to a closed port: connect() succeeds, the read then fails" "^reply: $" "$out"
+
+port=$(free_port)
 SSA_CONFIG=$off server "$work/off.log" "$port" 3
 out=$(SSA_CONFIG=$off "$probe" 127.0.0.1 "$port" name=localhost fastopen=hello repeat=3)
 check "policy without early-data: data still arrives, after the handshake" "resumed 2 of 3" "$out"

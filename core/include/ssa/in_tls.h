@@ -46,6 +46,13 @@
 #define TLS_SERVER_OCSP_STAPLING      122 /* staple OCSP responses on this listener (int) */
 
 /* Options of this implementation: numbers from 130 up. */
+/*
+ * TLS_EARLY_DATA (int, set before connect): connect() returns at once, like TCP's
+ * TCP_FASTOPEN_CONNECT, and what the application writes first goes as TLS 1.3 early data when
+ * a resumable session allows it.  Handshake and verification failures then show on the first
+ * read or write (ECONNRESET, with SO_ERROR and TLS_ERROR saying why).
+ */
+#define TLS_EARLY_DATA          130
 #define TLS_EARLY_DATA_RECEIVED 131 /* accepted: bytes that arrived as 0-RTT data (get, int) */
 /*
  * sendto(fd, data, len, MSG_FASTOPEN, addr, addrlen) on an unconnected TLS socket connects and
