@@ -32,6 +32,8 @@ struct ssa_engine {
 	int epfd, evfd;
 	pthread_mutex_t lock; /* commands and the exit handshake */
 	pthread_cond_t done_cond;
+	pthread_cond_t pause_cond; /* fork(): the engine waits here, outside OpenSSL */
+	bool pause, paused;
 	struct ssa_cmd_node *cmd_head, *cmd_tail;
 	bool exiting, done;
 	/* Engine thread only. */
@@ -234,6 +236,9 @@ static void run_command(struct ssa_engine *e, struct ssa_sock *s, enum ssa_cmd c
 	case SSA_CMD_REVOCATION:
 		ssa_connect_revocation_done(s);
 		break;
+	case SSA_CMD_PHA:
+		ssa_pha_start(s);
+		break;
 	case SSA_CMD_CONNECT:
 		ssa_connect_start(s);
 		break;
@@ -339,6 +344,22 @@ void ssa_block_sigpipe(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/*
+ * A fork() while this thread is inside OpenSSL would leave OpenSSL's locks held in the child
+ * for ever; so fork_prepare asks every engine to stop here first, between two rounds.
+ */
+static void wait_while_forking(struct ssa_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	while (e->pause) {
+		e->paused = true;
+		pthread_cond_broadcast(&e->pause_cond);
+		pthread_cond_wait(&e->pause_cond, &e->lock);
+	}
+	e->paused = false;
+	pthread_mutex_unlock(&e->lock);
+}
+
 static void *engine_main(void *arg)
 {
 	struct ssa_engine *e = arg;
@@ -353,6 +374,7 @@ static void *engine_main(void *arg)
 			dispatch(e, &evs[i]);
 		expire_timers(e);
 		free_zombies(e);
+		wait_while_forking(e);
 		if (!exiting && exit_requested(e)) {
 			exiting = true;
 			begin_exit(e);
@@ -386,6 +408,7 @@ static struct ssa_engine *engine_start(void)
 	ssa_fd_own(e->evfd);
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->done_cond, NULL);
+	pthread_cond_init(&e->pause_cond, NULL);
 	epoll_update(e, e->evfd, TAG_CMD, EPOLLIN, EPOLL_CTL_ADD);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -503,17 +526,35 @@ void ssa_engine_flush_all(void)
 	pthread_mutex_unlock(&engines_lock);
 }
 
+/* Every engine parked outside OpenSSL (bounded: one stuck engine must not hang fork()). */
 void ssa_engine_fork_prepare(void)
 {
+	uint64_t one = 1;
+
 	pthread_mutex_lock(&engines_lock);
-	for (unsigned i = 0; i < nengines; i++)
-		pthread_mutex_lock(&engines[i]->lock);
+	for (unsigned i = 0; i < nengines; i++) {
+		struct ssa_engine *e = engines[i];
+		struct timespec until;
+
+		pthread_mutex_lock(&e->lock);
+		e->pause = true;
+		if (write(e->evfd, &one, sizeof(one)) < 0)
+			continue; /* the lock stays held: fork_parent/child release it */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		while (!e->paused && !e->done &&
+		       pthread_cond_timedwait(&e->pause_cond, &e->lock, &until) == 0)
+			;
+	}
 }
 
 void ssa_engine_fork_parent(void)
 {
-	for (unsigned i = 0; i < nengines; i++)
+	for (unsigned i = 0; i < nengines; i++) {
+		engines[i]->pause = false;
+		pthread_cond_broadcast(&engines[i]->pause_cond);
 		pthread_mutex_unlock(&engines[i]->lock);
+	}
 	pthread_mutex_unlock(&engines_lock);
 }
 

@@ -77,10 +77,13 @@ const char *ssa_policy_error(void)
 static void init_library(void)
 {
 	/*
-	 * OpenSSL registers its own atexit cleanup while initialising.  Ours is registered after
-	 * it, so it runs first: the engines flush while OpenSSL is still there.
+	 * No OpenSSL cleanup at exit: an engine still flushing when our bounded wait at exit gives
+	 * up must not find OpenSSL's tables freed under it (the kernel reclaims all at exit).  If
+	 * the program itself initialised OpenSSL first, its cleanup is registered before ours and
+	 * so still runs after our flush.
 	 */
-	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+	if (OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_LOAD_SSL_STRINGS |
+				 OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
 			     NULL) != 1) {
 		init_errno = ENOMEM;
 		return;

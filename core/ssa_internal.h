@@ -137,7 +137,10 @@ struct ssa_sock {
 	struct ssa_buf early;          /* client: data for 0-RTT (ssa_early.c) */
 	bool early_done;               /* early data sent or received, or none to be */
 	size_t early_received;         /* server: bytes that arrived as early data */
-	SSL_CTX *own_ctx;              /* server side of an upgrade: its own context */
+	bool pha_pending;              /* post-handshake auth asked, no answer yet; under lock */
+	int pha_mode, pha_err;         /* under lock (ssa_pha.c) */
+	pthread_cond_t pha_cond;
+	SSL_CTX *own_ctx; /* server side of an upgrade: its own context */
 	enum ssa_rev rev_stapled_result, rev_result;
 	char rev_why[128];
 	char cut_reason[128];
@@ -259,6 +262,12 @@ SSA_HIDDEN void ssa_early_configure_server(SSL_CTX *ctx, const struct ssa_policy
 SSA_HIDDEN int ssa_early_step(struct ssa_sock *s);
 SSA_HIDDEN void ssa_early_settle(struct ssa_sock *s);
 
+/* --- post-handshake client authentication (ssa_pha.c) --- */
+SSA_HIDDEN int ssa_pha_request(struct ssa_sock *s, int mode);
+SSA_HIDDEN void ssa_pha_start(struct ssa_sock *s);
+SSA_HIDDEN void ssa_pha_check(struct ssa_sock *s);
+SSA_HIDDEN void ssa_pha_abort(struct ssa_sock *s);
+
 /* --- handshake (ssa_handshake.c) --- */
 SSA_HIDDEN int ssa_handshake_begin(struct ssa_sock *s) SSA_MUST_USE;
 SSA_HIDDEN int ssa_handshake_step(struct ssa_sock *s); /* 1 done, 0 again, -1 failed */
@@ -279,6 +288,7 @@ SSA_HIDDEN int ssa_sendto_tls(struct ssa_sock *s, int fd, const void *buf, size_
 
 /* --- engine threads (ssa_engine.c) --- */
 enum ssa_cmd {
+	SSA_CMD_PHA,
 	SSA_CMD_WATCH,
 	SSA_CMD_CONNECT,
 	SSA_CMD_LISTEN,

@@ -236,10 +236,9 @@ static int set_peer_auth(struct ssa_sock *s, const void *val, socklen_t len)
 	char word[16];
 	int v = -1;
 
-	if (s->state != SSA_NEW)
-		return ssa_fail(s, SSA_E_NOT_SUPPORTED,
-				"post-handshake client authentication is not implemented; set "
-				"TLS_REQUEST_PEER_AUTH on the listener before listen()");
+	if (s->state != SSA_NEW && !(s->state == SSA_CONNECTED && s->role == SSA_SERVER))
+		return ssa_fail(s, SSA_E_PHASE_WRONG,
+				"on a listener before listen(), or an accepted socket");
 	if (val != NULL && len == sizeof(int))
 		memcpy(&v, val, sizeof(v));
 	else if (ssa_opt_string(s, val, len, word, sizeof(word) - 1) == 0)
@@ -248,6 +247,8 @@ static int set_peer_auth(struct ssa_sock *s, const void *val, socklen_t len)
 		return -1;
 	if (v < 0 || v > 2)
 		return ssa_fail(s, SSA_E_OPTION_VALUE, "0, 1 (\"required\") or 2 (\"optional\")");
+	if (s->state == SSA_CONNECTED)
+		return v == 0 ? 0 : ssa_pha_request(s, v);
 	s->opts.peer_auth = v;
 	return 0;
 }

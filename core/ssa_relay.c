@@ -166,6 +166,7 @@ static void reset_app_end(struct ssa_sock *s)
 /* The connection is broken: the application sees ECONNRESET after what it already has. */
 void ssa_relay_cut(struct ssa_sock *s)
 {
+	ssa_pha_abort(s);
 	if (s->handshake_done && !s->app_gone) {
 		/* The application still holds A: TLS_ERROR must say what happened. */
 		ssa_fail_errno(s, SSA_E_NETWORK, ECONNRESET, "%s",
@@ -381,6 +382,7 @@ static int pump_to_app(struct ssa_sock *s)
 		if (filled > 0 && deliver_to_app(s, chunk, filled) < 0)
 			return -1;
 	}
+	ssa_pha_check(s);
 	if (more < 0)
 		return -1;
 	if (s->net_eof && s->to_app.len == 0 && s->engine_fd >= 0 && !s->app_end_shut) {

@@ -15,6 +15,7 @@ struct ssa_sock *ssa_sock_new(int family)
 	if (s == NULL)
 		return NULL;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->pha_cond, NULL);
 	s->refs = 1;
 	s->id = ssa_next_id();
 	s->family = family;
@@ -66,6 +67,7 @@ static void sock_free(struct ssa_sock *s)
 		ssa_sock_unref(s->parent);
 	SSL_CTX_free(s->own_ctx);
 	free(s->peer_chain_pem);
+	pthread_cond_destroy(&s->pha_cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -66,11 +66,22 @@ static void *serve_one(void *arg)
 static int run_s_client(int port, int with_cert, char *out, size_t size)
 {
 	char addr[32];
-	const char *plain[] = {"openssl", "s_client", "-connect", addr, "-CAfile", t_pki("ca.pem"),
-			       "-quiet", NULL};
-	const char *cert[] = {"openssl", "s_client", "-connect", addr, "-CAfile", t_pki("ca.pem"),
-			      "-quiet", "-cert", t_pki("client.pem"), "-key", t_pki("client.key"),
-			      "-cert_chain", t_pki("int.pem"), NULL};
+	const char *plain[] = {"openssl", "s_client",      "-connect", addr,
+			       "-CAfile", t_pki("ca.pem"), "-quiet",   NULL};
+	const char *cert[] = {"openssl",
+			      "s_client",
+			      "-connect",
+			      addr,
+			      "-CAfile",
+			      t_pki("ca.pem"),
+			      "-quiet",
+			      "-cert",
+			      t_pki("client.pem"),
+			      "-key",
+			      t_pki("client.key"),
+			      "-cert_chain",
+			      t_pki("int.pem"),
+			      NULL};
 
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
 	return t_run_cmd(with_cert ? cert : plain, 10000, out, size);
@@ -126,7 +137,7 @@ static void bad_values(void)
 
 	T_REQUIRE(fd >= 0, "socket");
 	T_CHECK(setsockopt(fd, IPPROTO_TLS, TLS_REQUEST_PEER_AUTH, &v, sizeof(v)) < 0 &&
-			t_errno_is(EINVAL, errno),
+		    t_errno_is(EINVAL, errno),
 		"value 7");
 	T_CHECK(set_str(fd, TLS_REQUEST_PEER_AUTH, "sometimes") < 0 && t_errno_is(EINVAL, errno),
 		"\"sometimes\"");
@@ -148,9 +159,9 @@ static void client_presents_certificate(void)
 	T_REQUIRE(srv > 0 && fd >= 0, "no server or socket");
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	T_REQUIRE(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0 &&
-			  set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) == 0 &&
-			  set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("client-chain.pem")) == 0 &&
-			  set_str(fd, TLS_PRIVATE_KEY, t_pki("client.key")) == 0,
+		      set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) == 0 &&
+		      set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("client-chain.pem")) == 0 &&
+		      set_str(fd, TLS_PRIVATE_KEY, t_pki("client.key")) == 0,
 		  "options: %s", strerror(errno));
 	T_REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect: %s",
 		  strerror(errno));
@@ -161,6 +172,76 @@ static void client_presents_certificate(void)
 		"s_server did not see the client certificate (log %s)", t_peer_log(srv));
 	close(fd);
 	t_stop_peer(srv);
+}
+
+/* An accepted socket asks for a certificate after the handshake (TLS 1.3). */
+struct pha_client {
+	int port, with_cert;
+	char reply[64];
+};
+
+static void *pha_client_main(void *arg)
+{
+	struct pha_client *pc = arg;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)pc->port)};
+	int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+	ssize_t n;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") < 0 ||
+	    set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) < 0)
+		return NULL;
+	if (pc->with_cert && (set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("client-chain.pem")) < 0 ||
+			      set_str(fd, TLS_PRIVATE_KEY, t_pki("client.key")) < 0))
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && t_wait_readable(fd, 8000) == 1 &&
+	    (n = read(fd, pc->reply, sizeof(pc->reply) - 1)) > 0)
+		pc->reply[n] = '\0';
+	close(fd);
+	return NULL;
+}
+
+static void post_handshake(int with_cert)
+{
+	struct pha_client pc = {.with_cert = with_cert};
+	char identity[256] = "";
+	socklen_t len = sizeof(identity);
+	int lfd = auth_listener(0, &pc.port), c, one = 1, rc;
+	pthread_t t;
+
+	T_REQUIRE(lfd >= 0, "listener: %s", strerror(errno));
+	T_REQUIRE(pthread_create(&t, NULL, pha_client_main, &pc) == 0, "thread");
+	c = t_wait_readable(lfd, 8000) == 1 ? accept(lfd, NULL, NULL) : -1;
+	T_REQUIRE(c >= 0, "accept: %s", strerror(errno));
+	T_CHECK(getsockopt(c, IPPROTO_TLS, TLS_PEER_IDENTITY, identity, &len) < 0 &&
+		    t_errno_is(ENOTCONN, errno),
+		"no client certificate before the request");
+	rc = setsockopt(c, IPPROTO_TLS, TLS_REQUEST_PEER_AUTH, &one, sizeof(one));
+	if (with_cert) {
+		T_CHECK(rc == 0, "request: %s", strerror(errno));
+		len = sizeof(identity);
+		T_CHECK(getsockopt(c, IPPROTO_TLS, TLS_PEER_IDENTITY, identity, &len) == 0 &&
+			    strcmp(identity, "/CN=SSA Test Client") == 0,
+			"identity \"%s\" (%s)", identity, strerror(errno));
+		T_CHECK(write(c, "hi\n", 3) == 3, "write");
+	} else {
+		T_CHECK(rc < 0 && t_errno_is(EPROTO, errno), "a client without a certificate");
+	}
+	close(c);
+	pthread_join(t, NULL);
+	if (with_cert)
+		T_CHECK(strcmp(pc.reply, "hi\n") == 0, "client read \"%s\"", pc.reply);
+	close(lfd);
+}
+
+static void pha_with_certificate(void)
+{
+	post_handshake(1);
+}
+
+static void pha_without_certificate(void)
+{
+	post_handshake(0);
 }
 
 int main(void)
@@ -183,5 +264,9 @@ int main(void)
 	      bad_values);
 	t_run("SSA client presents TLS_CERTIFICATE_CHAIN to s_server -Verify",
 	      client_presents_certificate);
+	t_run("after the handshake: an accepted socket requests one, identity then readable",
+	      pha_with_certificate);
+	t_run("after the handshake: required, and the client has none: EPROTO",
+	      pha_without_certificate);
 	return t_done();
 }
