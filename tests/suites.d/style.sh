@@ -19,7 +19,7 @@ else
 fi
 
 lib=$build/core/.libs/libssa.so
-want="accept accept4 bind close connect getpeername getsockname getsockopt listen setsockopt shutdown socket"
+want="accept accept4 bind close connect getpeername getsockname getsockopt listen sendto setsockopt shutdown socket"
 want="$want $(grep -o 'ssa_[a-z0-9_]*(' "$src/core/include/ssa/ssa.h" | tr -d '(' | sort -u | tr '\n' ' ')"
 got=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBVWiu]$/ {print $3}' | sed 's/@.*//' | sort -u | tr '\n' ' ')
 want=$(tr ' ' '\n' <<<"$want" | grep . | sort -u | tr '\n' ' ')
