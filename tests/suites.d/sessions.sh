@@ -44,6 +44,16 @@ check "one server: every connection after the first resumes" "resumed $((N - 1))
 check "the server saw them as resumed" "conn $N alpn= resumed=1" "$(cat "$work/one.log")"
 stop_all
 
+# Against openssl s_server: the client side of resumption with another implementation.
+port=$(free_port)
+openssl s_server -accept "127.0.0.1:$port" -cert "$pki/localhost.pem" -cert_chain "$pki/int.pem" \
+	-key "$pki/localhost.key" -rev >"$work/s_server.log" 2>&1 </dev/zero &
+pids+=($!)
+for _ in $(seq 250); do grep -q ACCEPT "$work/s_server.log" && break; sleep 0.02; done
+out=$(SSA_CONFIG=$own "$probe" 127.0.0.1 "$port" name=localhost send=x repeat=4)
+check "against openssl s_server: every connection after the first resumes" "resumed 3 of 4" "$out"
+stop_all
+
 port=$(free_port)
 SSA_CONFIG=$own server "$work/one.log" "$port" 4
 out=$(SSA_CONFIG=$own "$probe" 127.0.0.1 "$port" name=localhost send=x repeat=4 108=0)
