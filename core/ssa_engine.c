@@ -478,17 +478,6 @@ int ssa_engine_submit(struct ssa_sock *s, enum ssa_cmd cmd)
 	return 0;
 }
 
-bool ssa_engine_exiting(void)
-{
-	bool r = false;
-
-	pthread_mutex_lock(&engines_lock);
-	for (unsigned i = 0; i < nengines && !r; i++)
-		r = exit_requested(engines[i]);
-	pthread_mutex_unlock(&engines_lock);
-	return r;
-}
-
 /*
  * At exit(): what the application wrote must still reach the peer, as the kernel would do for
  * TCP.  Each engine flushes its connections, sends close_notify, and stops; we wait for it,

@@ -39,7 +39,6 @@
 	X(SSA_E_RESOURCES, ENOMEM, "out of resources")                                             \
 	X(SSA_E_ENGINE, EIO, "TLS engine unavailable")                                             \
 	X(SSA_E_FAMILY, EAFNOSUPPORT, "address family not supported for TLS")                      \
-	X(SSA_E_TYPE, EPROTONOSUPPORT, "only SOCK_STREAM is supported for TLS")                    \
 	X(SSA_E_INHERITED, EOPNOTSUPP, "socket's TLS engine belongs to another process")
 
 enum ssa_error_code {

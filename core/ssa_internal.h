@@ -214,7 +214,6 @@ SSA_HIDDEN void ssa_table_remove(struct ssa_sock *s);
 SSA_HIDDEN bool ssa_table_maybe_tls(int fd);
 SSA_HIDDEN void ssa_table_lock_for_fork(void);
 SSA_HIDDEN void ssa_table_unlock_after_fork(void);
-SSA_HIDDEN void ssa_table_for_each(void (*fn)(struct ssa_sock *, void *), void *arg);
 
 /* --- socket objects (ssa_sock.c) --- */
 SSA_HIDDEN struct ssa_sock *ssa_sock_new(int family);
@@ -311,7 +310,6 @@ SSA_HIDDEN void ssa_engine_fork_prepare(void);
 SSA_HIDDEN void ssa_engine_fork_parent(void);
 SSA_HIDDEN void ssa_engine_fork_child(void);
 SSA_HIDDEN unsigned ssa_engine_generation(void);
-SSA_HIDDEN bool ssa_engine_exiting(void);
 
 /* --- client connect (ssa_connect.c) --- */
 SSA_HIDDEN void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events);

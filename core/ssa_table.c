@@ -176,15 +176,6 @@ void ssa_table_remove(struct ssa_sock *s)
 		ssa_sock_unref(s);
 }
 
-void ssa_table_for_each(void (*fn)(struct ssa_sock *, void *), void *arg)
-{
-	pthread_mutex_lock(&table_lock);
-	for (unsigned b = 0; b < SSA_BUCKETS; b++)
-		for (struct ssa_sock *s = by_id[b]; s != NULL; s = s->id_next)
-			fn(s, arg);
-	pthread_mutex_unlock(&table_lock);
-}
-
 void ssa_table_lock_for_fork(void)
 {
 	pthread_mutex_lock(&table_lock);

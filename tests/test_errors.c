@@ -45,7 +45,6 @@ static const struct {
     {SSA_E_VERIFY, EPROTO},               /* certificate failure */
     {SSA_E_TIMEOUT, ETIMEDOUT},
     {SSA_E_FAMILY, EAFNOSUPPORT},
-    {SSA_E_TYPE, EPROTONOSUPPORT},        /* SOCK_DGRAM until DTLS exists */
     {SSA_E_NOT_CONNECTED, ENOTCONN},
     {SSA_E_ALREADY, EALREADY},
     {SSA_E_ISCONN, EISCONN},
