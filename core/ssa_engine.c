@@ -350,6 +350,8 @@ void ssa_block_sigpipe(void)
  */
 static void wait_while_forking(struct ssa_engine *e)
 {
+	if (!__atomic_load_n(&e->pause, __ATOMIC_ACQUIRE))
+		return; /* the usual case, every round: no lock taken */
 	pthread_mutex_lock(&e->lock);
 	while (e->pause) {
 		e->paused = true;
@@ -526,7 +528,7 @@ void ssa_engine_fork_prepare(void)
 		struct timespec until;
 
 		pthread_mutex_lock(&e->lock);
-		e->pause = true;
+		__atomic_store_n(&e->pause, true, __ATOMIC_RELEASE);
 		if (write(e->evfd, &one, sizeof(one)) < 0)
 			continue; /* the lock stays held: fork_parent/child release it */
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -540,7 +542,7 @@ void ssa_engine_fork_prepare(void)
 void ssa_engine_fork_parent(void)
 {
 	for (unsigned i = 0; i < nengines; i++) {
-		engines[i]->pause = false;
+		__atomic_store_n(&engines[i]->pause, false, __ATOMIC_RELEASE);
 		pthread_cond_broadcast(&engines[i]->pause_cond);
 		pthread_mutex_unlock(&engines[i]->lock);
 	}
