@@ -57,7 +57,7 @@ cleanup() {
 		kill "${server_pid[$t]}" 2>/dev/null || true
 		wait "${server_pid[$t]}" 2>/dev/null || true
 	done
-	rm -rf "$tmp"
+	if [ -n "${SSA_BENCH_KEEP:-}" ]; then echo "run.sh: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

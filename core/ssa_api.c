@@ -240,7 +240,8 @@ SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, sock
 	else if (acts_on_app_end(level, name))
 		rc = sys_setsockopt(fd, level, name, val, len);
 	else if (s->net_fd < 0)
-		rc = ssa_fail(s, SSA_E_NOT_CONNECTED, "the connection is closed");
+		rc = 0; /* the connection is over and its TCP socket gone: nothing left to tune,
+			 * as setting TCP_NODELAY on a TCP socket the peer closed succeeds */
 	else
 		rc = sys_setsockopt(s->net_fd, level, name, val, len);
 	ssa_sock_unref(s);
