@@ -440,6 +440,26 @@ static void test_sndbuf_kept(void)
 
 /* ---- Main -------------------------------------------------------------------------------- */
 
+/*
+ * The peer closes at once and the connection ends before the server sets its options: as on a
+ * TCP socket whose peer closed, setting TCP_NODELAY still succeeds (a server that checks it
+ * must not die of a race it cannot see).
+ */
+static void test_options_after_peer_closed(void)
+{
+    struct conn k;
+    char b;
+    T_REQUIRE(conn_open(&k, AF_INET) == 0, "connection: %s", strerror(errno));
+    close(k.c);
+    k.c = -1;
+    T_CHECK(t_wait_readable(k.s, 5000) == 1 && read(k.s, &b, 1) == 0, "EOF on the server");
+    for (long until = t_now_ms() + 500; t_now_ms() < until;)
+        poll(NULL, 0, 20); /* give the engine time to release the finished connection */
+    T_CHECK(set_int(k.s, IPPROTO_TCP, TCP_NODELAY, 1) == 0, "TCP_NODELAY: %s", strerror(errno));
+    T_CHECK(set_int(k.s, SOL_SOCKET, SO_KEEPALIVE, 1) == 0, "SO_KEEPALIVE: %s", strerror(errno));
+    conn_close(&k);
+}
+
 static void pin_policy(void)
 {
     char path[4096];
@@ -470,5 +490,7 @@ int main(void)
     t_run("SO_RCVTIMEO: a read times out with EAGAIN", test_rcvtimeo);
     t_run("SO_SNDTIMEO: a write times out with EAGAIN", test_sndtimeo);
     t_run("SO_SNDBUF set before or right after connect() stays as set", test_sndbuf_kept);
+    t_run("options on a connection the peer already closed still succeed",
+          test_options_after_peer_closed);
     return t_done();
 }
