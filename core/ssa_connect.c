@@ -19,6 +19,8 @@
 
 #include "ssa_internal.h"
 
+static void take_early_writes(struct ssa_sock *s);
+
 static int check_family(struct ssa_sock *s, const struct sockaddr *addr, socklen_t len)
 {
 	socklen_t need =
@@ -295,6 +297,27 @@ void ssa_connect_start(struct ssa_sock *s)
 		ssa_engine_set_events(s, EPOLLOUT, 0);
 		return;
 	}
+	if (s->opts.early_data) {
+		/*
+		 * As TCP Fast Open waits for the first write: the connection starts with the
+		 * application's first data (it rides in the ClientHello), or after a short wait
+		 * for a program that reads first.
+		 */
+		s->early_wait = true;
+		ssa_engine_timer_set(s, ssa_now_ms() + SSA_EARLY_WAIT_MS);
+		ssa_engine_set_events(s, 0, EPOLLIN);
+		return;
+	}
+	ssa_engine_timer_set(s, ssa_now_ms() + ssa_current_policy()->handshake_timeout_ms);
+	try_next_address(s, ECONNREFUSED);
+}
+
+/* Engine: the first write came (or the wait ended): now the TCP connect and handshake. */
+void ssa_connect_early_go(struct ssa_sock *s)
+{
+	s->early_wait = false;
+	take_early_writes(s);
+	ssa_engine_set_events(s, 0, 0);
 	ssa_engine_timer_set(s, ssa_now_ms() + ssa_current_policy()->handshake_timeout_ms);
 	try_next_address(s, ECONNREFUSED);
 }
@@ -325,8 +348,6 @@ void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events)
 			return;
 		}
 		ssa_debug(s, "connect: TCP connected");
-		if (s->opts.early_data)
-			take_early_writes(s);
 		if (ssa_handshake_begin(s) < 0) {
 			ssa_connect_done(s, s->error_errno ? s->error_errno : EPROTO);
 			return;

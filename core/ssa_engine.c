@@ -92,7 +92,9 @@ void ssa_engine_set_events(struct ssa_sock *s, uint32_t net, uint32_t app)
 
 	if (!s->watched)
 		return;
-	if (s->net_fd >= 0 && (net != s->net_events || !s->net_registered)) {
+	/* Not registered until there is something to watch: an unconnected TCP socket polls HUP. */
+	if (s->net_fd >= 0 && (net != s->net_events || !s->net_registered) &&
+	    (net != 0 || s->net_registered)) {
 		epoll_update(e, s->net_fd, tag(s, TAG_NET), net,
 			     s->net_registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
 		s->net_registered = true;
@@ -158,6 +160,8 @@ static void expire_timers(struct ssa_engine *e)
 		ssa_engine_timer_set(s, 0);
 		if (s->lingering || s->closing)
 			ssa_engine_release(s);
+		else if (s->early_wait)
+			ssa_connect_early_go(s);
 		else if ((s->role == SSA_CLIENT || s->upgrade) && s->state == SSA_CONNECTING)
 			ssa_connect_timeout(s);
 		else if (s->role == SSA_SERVER && !s->handshake_done)
@@ -275,6 +279,8 @@ static void dispatch_app(struct ssa_sock *s, uint32_t ev)
 		ssa_listen_app_ready(s, ev);
 	else if (s->handshake_done)
 		ssa_relay_app_ready(s, ev);
+	else if (s->early_wait && (ev & EPOLLIN))
+		ssa_connect_early_go(s);
 	else if (ev & (EPOLLHUP | EPOLLERR))
 		ssa_engine_release(s); /* closed before it was ever connected */
 }

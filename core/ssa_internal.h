@@ -136,6 +136,7 @@ struct ssa_sock {
 	bool upgrade;                  /* TCP_UPGRADE_TLS: T was connected by the application */
 	struct ssa_buf early;          /* client: data for 0-RTT (ssa_early.c) */
 	bool early_done;               /* early data sent or received, or none to be */
+	bool early_wait;               /* TLS_EARLY_DATA: waiting for the first write */
 	size_t early_received;         /* server: bytes that arrived as early data */
 	bool pha_pending;              /* post-handshake auth asked, no answer yet; under lock */
 	int pha_mode, pha_err;         /* under lock (ssa_pha.c) */
@@ -317,6 +318,8 @@ SSA_HIDDEN void ssa_connect_start(struct ssa_sock *s);
 SSA_HIDDEN void ssa_connect_done(struct ssa_sock *s, int err);
 SSA_HIDDEN void ssa_connect_timeout(struct ssa_sock *s);
 SSA_HIDDEN void ssa_connect_revocation_done(struct ssa_sock *s);
+SSA_HIDDEN void ssa_connect_early_go(struct ssa_sock *s);
+#define SSA_EARLY_WAIT_MS 100
 
 /* --- listeners (ssa_listen.c) --- */
 SSA_HIDDEN void ssa_listen_start(struct ssa_sock *s);

@@ -261,7 +261,11 @@ static int pump_to_net(struct ssa_sock *s)
 			return r;
 		ssa_buf_free(&s->to_net);
 	}
-	for (int round = 0; round < SSA_ROUNDS && !s->app_eof; round++) {
+	/*
+	 * At exit nothing may stay unread in E, and no event would come to say EAGAIN: read until
+	 * E is empty (or T blocks) rather than for a fixed number of rounds.
+	 */
+	for (int round = 0; (round < SSA_ROUNDS || s->exit_flush) && !s->app_eof; round++) {
 		ssize_t n = s->engine_fd < 0
 				? 0
 				: recv(s->engine_fd, chunk, SSA_SCRATCH_SIZE, MSG_DONTWAIT);
