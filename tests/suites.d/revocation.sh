@@ -3,18 +3,13 @@
 # and applications that may only tighten.  Real peers: openssl s_server -status_file,
 # openssl ocsp as responder, python3's http.server for the CRL.  Prints TAP.
 set -uo pipefail
+. "$(dirname "$0")/../tap.sh"
 build=$1
 work=$(mktemp -d)
-n=0 pids=()
+pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 probe=$build/tests/tls_probe
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; printf '# %s\n' "$@"; }
-check() { # NAME EXPECTED-REGEX OUTPUT
-	if grep -qE -- "$2" <<<"$3"; then ok "$1"; else not_ok "$1" "expected /$2/, got:" "$3"; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 250); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.02; done; return 1; }
 start() { # start PORT COMMAND...: runs a peer in the background and waits for its port
 	local port=$1

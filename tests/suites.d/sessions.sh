@@ -3,19 +3,14 @@
 # resume each other's sessions through a shared ticket-key file (and do not without it),
 # TLS_SESSION_REUSE = 0, and ALPN against curl.  Prints TAP.
 set -uo pipefail
+. "$(dirname "$0")/../tap.sh"
 build=$1
 pki=${SSA_TEST_PKI:?}
 work=$(mktemp -d)
-n=0 pids=()
+pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 probe=$build/tests/tls_probe serve=$build/tests/tls_serve
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; printf '# %s\n' "$@"; }
-check() { # NAME EXPECTED-REGEX OUTPUT
-	if grep -qE -- "$2" <<<"$3"; then ok "$1"; else not_ok "$1" "expected /$2/, got:" "$3"; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # server LOG PORT COUNT [args...]: a tls_serve in the background, waited for by its output
 server() {
 	local log=$1

@@ -2,19 +2,15 @@
 # ssa-run gives TLS to unmodified programs: a C program built without libssa, and Debian's
 # python3 with plain socket.socket(AF_INET, SOCK_STREAM, 205).  Prints TAP.
 set -uo pipefail
+. "$(dirname "$0")/../tap.sh"
 build=$1
 pki=${SSA_TEST_PKI:?}
 work=$(mktemp -d)
-n=0 server=
+server=
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 export SSA_PRELOAD=$build/core/.libs/libssa.so.0
 ssa_run=$build/core/ssa-run
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; printf '# %s\n' "$@"; }
-check() { # NAME EXPECTED-REGEX OUTPUT
-	if grep -qE "$2" <<<"$3"; then ok "$1"; else not_ok "$1" "expected /$2/, got:" "$3"; fi
-}
 
 # openssl s_server -rev answers each line reversed.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -3,19 +3,14 @@
 # TLS on the same descriptor) between our client and server, against openssl s_client
 # -starttls smtp, and an upgrade straight after connect against openssl s_server.
 set -uo pipefail
+. "$(dirname "$0")/../tap.sh"
 build=$1
 pki=${SSA_TEST_PKI:?}
 work=$(mktemp -d)
-n=0 pids=()
+pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 smtp=$build/tests/starttls_smtp
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; printf '# %s\n' "$@"; }
-check() { # NAME EXPECTED-REGEX OUTPUT
-	if grep -qE -- "$2" <<<"$3"; then ok "$1"; else not_ok "$1" "expected /$2/, got:" "$3"; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 serve() { # PORT: one SMTP session in the background, waited for
 	"$smtp" server "$1" >"$work/server.log" 2>&1 &
 	pids+=($!)

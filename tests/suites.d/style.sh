@@ -2,11 +2,9 @@
 # What the code promises about itself: formatting by the checked-in .clang-format, and a
 # library that exports its API and nothing else (hidden visibility + core/libssa.sym).
 set -uo pipefail
+. "$(dirname "$0")/../tap.sh"
 build=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; printf '# %s\n' "$@"; }
 
 if command -v clang-format >/dev/null; then
 	bad=$(cd "$src" && for f in core/*.c core/*.h core/include/ssa/*.h examples/*.c; do
