@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -29,7 +31,7 @@
 #include <ssa/in_tls.h>
 #endif
 
-enum scenario { S_BULK, S_PINGPONG, S_HANDSHAKE };
+enum scenario { S_BULK, S_PINGPONG, S_HANDSHAKE, S_IDLE };
 
 struct client_opts {
 	enum transport transport;
@@ -46,6 +48,10 @@ struct client_opts {
 	uint64_t concurrency;   /* handshake: client threads */
 	double duration;        /* handshake: seconds (duration mode) if > 0 */
 	int resume;             /* handshake: resume sessions instead of full handshakes */
+	int active;             /* idle: time round trips on one more connection */
+	const char *watch;      /* idle: "role:pid,..." whose memory is measured with ours */
+	const char *go_file;    /* idle: wait for this file before the timed round trips */
+	const char *release_file; /* idle: hold the connections until this file exists */
 };
 
 /* Everything a connection needs; shared read-only by the handshake threads. */
@@ -62,7 +68,9 @@ static void usage(void)
 		"         [--ca FILE] [--servername NAME] --scenario bulk|pingpong|handshake\n"
 		"  bulk:      [--bytes N]          (default 1G; K/M/G suffixes are binary)\n"
 		"  pingpong:  [--size S] [--count C] [--warmup W]   (defaults 64, 10000, 100)\n"
-		"  handshake: [--conns C | --duration SECONDS] [--concurrency K] [--resume]  (2000, 4)\n");
+		"  handshake: [--conns C | --duration SECONDS] [--concurrency K] [--resume]  (2000, 4)\n"
+		"  idle:      [--conns N] [--concurrency K] [--watch ROLE:PID,...] [--active\n"
+		"             [--size S] [--count C]] [--go-file F] [--release-file F]\n");
 	exit(2);
 }
 
@@ -74,6 +82,8 @@ static enum scenario parse_scenario(const char *name)
 		return S_PINGPONG;
 	if (strcmp(name, "handshake") == 0)
 		return S_HANDSHAKE;
+	if (strcmp(name, "idle") == 0)
+		return S_IDLE;
 	fprintf(stderr, "bench_client: unknown scenario '%s'\n", name);
 	exit(2);
 }
@@ -104,6 +114,8 @@ static struct client_opts parse_args(int argc, char **argv)
 		{"count", required_argument, NULL, 'c'},      {"warmup", required_argument, NULL, 'w'},
 		{"conns", required_argument, NULL, 'C'},      {"concurrency", required_argument, NULL, 'k'},
 		{"duration", required_argument, NULL, 'd'},   {"resume", no_argument, NULL, 'r'},
+		{"active", no_argument, NULL, 'A'},           {"watch", required_argument, NULL, 'W'},
+		{"go-file", required_argument, NULL, 'g'},    {"release-file", required_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0}};
 	struct client_opts o = {.host = "127.0.0.1", .servername = "localhost", .bytes = 1u << 30,
 				.size = 64, .count = 10000, .warmup = 100, .conns = 2000,
@@ -125,6 +137,10 @@ static struct client_opts parse_args(int argc, char **argv)
 		case 'k': o.concurrency = parse_size("--concurrency", optarg); break;
 		case 'd': o.duration = atof(optarg); break;
 		case 'r': o.resume = 1; break;
+		case 'A': o.active = 1; break;
+		case 'W': o.watch = optarg; break;
+		case 'g': o.go_file = optarg; break;
+		case 'R': o.release_file = optarg; break;
 		default: usage();
 		}
 	}
@@ -136,19 +152,21 @@ static struct client_opts parse_args(int argc, char **argv)
 
 /*
  * --resume with OpenSSL: sessions from the server's tickets, each used once (as TLS 1.3
- * asks), shared by the client threads through a small stack.
+ * asks), shared by the client threads through a stack deep enough for 256 threads that each
+ * get two tickets per connection.
  */
+#define MAX_SESSIONS 1024
 static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
-static SSL_SESSION *sessions[64];
+static SSL_SESSION *sessions[MAX_SESSIONS];
 static int nsessions;
 
 static int keep_session(SSL *ssl, SSL_SESSION *sess)
 {
 	(void)ssl;
 	pthread_mutex_lock(&sessions_lock);
-	if (nsessions == 64) {
+	if (nsessions == MAX_SESSIONS) {
 		SSL_SESSION_free(sessions[0]);
-		memmove(sessions, sessions + 1, 63 * sizeof sessions[0]);
+		memmove(sessions, sessions + 1, (MAX_SESSIONS - 1) * sizeof sessions[0]);
 		nsessions--;
 	}
 	sessions[nsessions++] = sess;
@@ -375,17 +393,25 @@ static uint64_t round_trip(struct conn *c, char *buf, size_t size)
 	return now_ns() - t0;
 }
 
-/* Median (mean of the middle two for an even count) and p99 by nearest rank. */
-static void report_pingpong(const struct client_opts *o, uint64_t *rtt, uint64_t n,
-			    const char *tls)
+/* Median (mean of the middle two for an even count) and p99 by nearest rank, in µs. */
+static void rtt_stats(uint64_t *rtt, uint64_t n, double *median_us, double *p99_us)
 {
 	qsort(rtt, n, sizeof *rtt, cmp_u64);
 	double median = n % 2 ? (double)rtt[n / 2] : ((double)rtt[n / 2 - 1] + rtt[n / 2]) / 2;
 	uint64_t rank = (99 * n + 99) / 100; /* ceil(0.99 n), 1-based */
+	*median_us = median / 1e3;
+	*p99_us = (double)rtt[rank - 1] / 1e3;
+}
+
+static void report_pingpong(const struct client_opts *o, uint64_t *rtt, uint64_t n,
+			    const char *tls)
+{
+	double median, p99;
+	rtt_stats(rtt, n, &median, &p99);
 	printf("RESULT transport=%s scenario=pingpong size=%llu count=%llu median_us=%.2f "
 	       "p99_us=%.2f %s\n",
 	       transport_name(o->transport), (unsigned long long)o->size,
-	       (unsigned long long)n, median / 1e3, (double)rtt[rank - 1] / 1e3, tls);
+	       (unsigned long long)n, median, p99, tls);
 }
 
 static int run_pingpong(const struct client_env *env)
@@ -523,6 +549,222 @@ static int run_handshake(const struct client_env *env)
 	return rc;
 }
 
+/*
+ * Idle connections: memory of every process that holds a part of them (this client, the
+ * server, relays or a daemon, named by --watch), read from /proc/PID/smaps_rollup before and
+ * after N connections are opened and acknowledged by the server.  The active connection, if
+ * any, is opened and warmed up before the first reading so that the difference is N idle
+ * connections and nothing else.
+ */
+#define MAX_WATCH 64
+
+struct watched {
+	char role[16];
+	int pid;
+	long rss[2], pss[2]; /* KiB before and after */
+};
+
+/* Rss and Pss of one process in KiB; -1 if it cannot be read. */
+static int read_mem(int pid, long *rss, long *pss)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	*rss = *pss = -1;
+	while (fgets(line, sizeof line, f)) {
+		long v;
+		if (sscanf(line, "Rss: %ld kB", &v) == 1)
+			*rss = v;
+		else if (sscanf(line, "Pss: %ld kB", &v) == 1)
+			*pss = v;
+	}
+	fclose(f);
+	return *rss < 0 || *pss < 0 ? -1 : 0;
+}
+
+/* "client" (ourselves) plus "role:pid,role:pid..." from --watch; exits on a malformed list. */
+static int parse_watch(const char *spec, struct watched *w)
+{
+	int n = 0;
+	snprintf(w[n].role, sizeof w[n].role, "client");
+	w[n++].pid = (int)getpid();
+	if (!spec || !*spec)
+		return n;
+	char *copy = strdup(spec), *save = NULL;
+	if (!copy)
+		die("strdup");
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(item, ':'), *end;
+		long pid = colon ? strtol(colon + 1, &end, 10) : 0;
+		if (!colon || colon == item || (size_t)(colon - item) >= sizeof w[0].role ||
+		    pid <= 0 || *end != '\0' || n == MAX_WATCH) {
+			fprintf(stderr, "bench_client: bad --watch item '%s' (ROLE:PID, at most %d)\n",
+				item, MAX_WATCH - 1);
+			exit(2);
+		}
+		*colon = '\0';
+		snprintf(w[n].role, sizeof w[n].role, "%s", item);
+		w[n++].pid = (int)pid;
+	}
+	free(copy);
+	return n;
+}
+
+static void measure(struct watched *w, int n, int when)
+{
+	for (int i = 0; i < n; i++) {
+		if (read_mem(w[i].pid, &w[i].rss[when], &w[i].pss[when]) < 0) {
+			fprintf(stderr, "bench_client: cannot read memory of %s pid %d: %s\n",
+				w[i].role, w[i].pid, strerror(errno));
+			exit(1);
+		}
+	}
+}
+
+/* Bounded wait for a file the harness creates; -1 after timeout_s. */
+static int wait_for_file(const char *path, double timeout_s)
+{
+	uint64_t end = now_ns() + (uint64_t)(timeout_s * 1e9);
+	struct stat sb;
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	while (stat(path, &sb) != 0) {
+		if (now_ns() > end) {
+			fprintf(stderr, "bench_client: %s did not appear within %.0f s\n", path,
+				timeout_s);
+			return -1;
+		}
+		nanosleep(&tick, NULL);
+	}
+	return 0;
+}
+
+struct idle_state {
+	const struct client_env *env;
+	struct conn *conns;
+	atomic_uint_fast64_t next, ok;
+	atomic_bool stop;
+};
+
+/* Each thread opens connections until N are open; the server's byte says it holds them. */
+static void *idle_opener(void *arg)
+{
+	struct idle_state *st = arg;
+	while (!atomic_load(&st->stop)) {
+		uint64_t i = atomic_fetch_add(&st->next, 1);
+		if (i >= st->env->o.conns)
+			break;
+		struct conn *c = &st->conns[i];
+		char b = OP_IDLE;
+		if (open_conn(st->env, 0, c) < 0) {
+			c->fd = -1;
+			atomic_store(&st->stop, true);
+			break;
+		}
+		if (conn_write_all(c, &b, 1) < 0 || conn_read_all(c, &b, 1) < 0) {
+			fprintf(stderr, "bench_client: idle connection %llu not acknowledged: %s\n",
+				(unsigned long long)i, strerror(errno));
+			ERR_print_errors_fp(stderr);
+			conn_close(c);
+			atomic_store(&st->stop, true);
+			break;
+		}
+		atomic_fetch_add(&st->ok, 1);
+	}
+	return NULL;
+}
+
+/* " rss_kib.ROLE=D pss_kib.ROLE=D" per role, D = after - before summed over its processes. */
+static void print_mem(const struct watched *w, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int first = 1;
+		for (int j = 0; j < i; j++)
+			first &= strcmp(w[i].role, w[j].role) != 0;
+		if (!first)
+			continue;
+		long rss = 0, pss = 0;
+		for (int j = i; j < n; j++) {
+			if (strcmp(w[i].role, w[j].role) == 0) {
+				rss += w[j].rss[1] - w[j].rss[0];
+				pss += w[j].pss[1] - w[j].pss[0];
+			}
+		}
+		printf(" rss_kib.%s=%ld pss_kib.%s=%ld", w[i].role, rss, w[i].role, pss);
+	}
+}
+
+static int run_idle(const struct client_env *env)
+{
+	const struct client_opts *o = &env->o;
+	struct watched w[MAX_WATCH];
+	int nw = parse_watch(o->watch, w);
+	struct idle_state st = {.env = env, .conns = malloc(o->conns * sizeof(struct conn))};
+	pthread_t *tids = calloc(o->concurrency, sizeof *tids);
+	uint64_t *rtt = o->active ? malloc(o->count * sizeof *rtt) : NULL;
+	char *buf = o->active ? malloc(o->size) : NULL;
+	struct conn active = {.fd = -1};
+	if (!st.conns || !tids || (o->active && (!rtt || !buf)))
+		die("malloc");
+	for (uint64_t i = 0; i < o->conns; i++)
+		st.conns[i] = (struct conn){.fd = -1};
+	if (o->active) {
+		if (open_conn(env, 1, &active) < 0)
+			return 1;
+		memset(buf, 0x5A, o->size);
+		write_header(&active, OP_PINGPONG, o->size, 4);
+		for (uint64_t i = 0; i < o->warmup; i++)
+			round_trip(&active, buf, o->size);
+	}
+	measure(w, nw, 0);
+	uint64_t t0 = now_ns();
+	for (uint64_t i = 0; i < o->concurrency; i++)
+		if ((errno = pthread_create(&tids[i], NULL, idle_opener, &st)) != 0)
+			die("pthread_create");
+	for (uint64_t i = 0; i < o->concurrency; i++)
+		pthread_join(tids[i], NULL);
+	double open_secs = (double)(now_ns() - t0) / 1e9;
+	int rc = st.ok == o->conns ? 0 : 1;
+	if (rc == 0) {
+		measure(w, nw, 1);
+		printf("OPENED %llu\n", (unsigned long long)st.ok);
+		fflush(stdout);
+		if (o->go_file && wait_for_file(o->go_file, 1800) < 0)
+			rc = 1;
+	}
+	if (rc == 0) {
+		printf("RESULT transport=%s scenario=idle conns=%llu open_seconds=%.3f",
+		       transport_name(o->transport), (unsigned long long)st.ok, open_secs);
+		print_mem(w, nw);
+		if (o->active) {
+			double median, p99;
+			for (uint64_t i = 0; i < o->count; i++)
+				rtt[i] = round_trip(&active, buf, o->size);
+			rtt_stats(rtt, o->count, &median, &p99);
+			printf(" size=%llu count=%llu median_us=%.2f p99_us=%.2f",
+			       (unsigned long long)o->size, (unsigned long long)o->count, median, p99);
+		}
+		printf("\n");
+		fflush(stdout);
+		if (o->release_file && wait_for_file(o->release_file, 1800) < 0)
+			rc = 1;
+	} else {
+		fprintf(stderr, "bench_client: opened %llu of %llu idle connections\n",
+			(unsigned long long)st.ok, (unsigned long long)o->conns);
+	}
+	for (uint64_t i = 0; i < o->conns; i++)
+		if (st.conns[i].fd >= 0)
+			conn_close(&st.conns[i]);
+	if (active.fd >= 0)
+		conn_close(&active);
+	free(st.conns);
+	free(tids);
+	free(rtt);
+	free(buf);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct client_env env = {.o = parse_args(argc, argv)};
@@ -539,6 +781,7 @@ int main(int argc, char **argv)
 	case S_BULK: rc = run_bulk(&env); break;
 	case S_PINGPONG: rc = run_pingpong(&env); break;
 	case S_HANDSHAKE: rc = run_handshake(&env); break;
+	case S_IDLE: rc = run_idle(&env); break;
 	}
 	SSL_CTX_free(env.ctx);
 	return rc;

@@ -29,10 +29,13 @@ struct conn {
  *   'h'                      handshake: server answers one byte and waits for EOF
  *   'b' + u64 big-endian N   bulk: N bytes follow, server answers one byte after the last
  *   'p' + u32 big-endian S   pingpong: server echoes S-byte messages until EOF
+ *   'i'                      idle: server answers one byte once the connection is parked, then
+ *                            holds it without a thread until EOF
  */
 #define OP_HANDSHAKE 'h'
 #define OP_BULK 'b'
 #define OP_PINGPONG 'p'
+#define OP_IDLE 'i'
 
 #define BULK_CHUNK (256 * 1024) /* write and read size for bulk, as the brief fixes */
 

@@ -12,7 +12,9 @@
  * handshake runs in that thread, so K concurrent clients get K concurrent handshakes on the
  * server as well; for ssa, accept() already returns handshaken connections and the library
  * decides how handshakes run in parallel.  Thread per connection is the simplest model that
- * does not serialise handshakes; the benchmark never holds more than a few connections open.
+ * does not serialise handshakes.  Idle connections (thousands of them) do not keep their
+ * thread: once acknowledged they are parked in one epoll thread, so that what they cost is the
+ * connection state and not a thread stack.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -27,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -243,17 +247,104 @@ out:
 	free(buf);
 }
 
-static void serve(struct conn *c)
+/* Parked idle connections: one epoll set, one thread, started on first use. */
+static int park_epfd = -1;
+static pthread_once_t park_once = PTHREAD_ONCE_INIT;
+
+/* Read what a parked connection has; 1 while it stays open, 0 once it ended. */
+static int drain_parked(struct conn *c)
+{
+	char buf[4096];
+	for (;;) {
+		if (c->ssl) {
+			int n = SSL_read(c->ssl, buf, sizeof buf);
+			if (n > 0)
+				continue;
+			int e = SSL_get_error(c->ssl, n);
+			ERR_clear_error();
+			return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+		}
+		ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+		if (n > 0)
+			continue;
+		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+	}
+}
+
+static void *parker(void *arg)
+{
+	struct epoll_event ev[64];
+	(void)arg;
+	for (;;) {
+		int n = epoll_wait(park_epfd, ev, 64, -1);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait");
+		for (int i = 0; i < n; i++) {
+			struct conn *c = ev[i].data.ptr;
+			if (drain_parked(c))
+				continue;
+			epoll_ctl(park_epfd, EPOLL_CTL_DEL, c->fd, NULL);
+			conn_close(c);
+			free(c);
+		}
+	}
+	return NULL;
+}
+
+static void start_parker(void)
+{
+	pthread_t tid;
+	park_epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (park_epfd < 0)
+		die("epoll_create1");
+	if ((errno = pthread_create(&tid, NULL, parker, NULL)) != 0)
+		die("pthread_create(parker)");
+	pthread_detach(tid);
+}
+
+/* Acknowledge, then hand the connection to the parker; 1 if it took it. */
+static int serve_idle(struct conn *c)
+{
+	char b = OP_IDLE;
+	struct conn *kept = malloc(sizeof *kept);
+	int flags = fcntl(c->fd, F_GETFL);
+	pthread_once(&park_once, start_parker);
+	if (!kept || flags < 0 || fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		fprintf(stderr, "bench_server: cannot park an idle connection: %s\n", strerror(errno));
+		free(kept);
+		return 0;
+	}
+	*kept = *c;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = kept};
+	if (epoll_ctl(park_epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		fprintf(stderr, "bench_server: epoll_ctl: %s\n", strerror(errno));
+		free(kept);
+		return 0;
+	}
+	/*
+	 * The byte goes out after the connection is in the set: from here on the parker owns it
+	 * and may close it at any moment, so our copy in *c must not be touched again.  A
+	 * non-blocking write of one byte on a fresh connection cannot find a full buffer.
+	 */
+	if (conn_write_all(kept, &b, 1) < 0)
+		fprintf(stderr, "bench_server: idle acknowledgement failed\n");
+	return 1;
+}
+
+/* 1 if the connection now belongs to someone else (parked), 0 if the caller closes it. */
+static int serve(struct conn *c)
 {
 	char op;
 	if (conn_read_all(c, &op, 1) < 0)
-		return;
+		return 0;
 	switch (op) {
 	case OP_HANDSHAKE: serve_handshake(c); break;
 	case OP_BULK: serve_bulk(c); break;
 	case OP_PINGPONG: serve_pingpong(c); break;
+	case OP_IDLE: return serve_idle(c);
 	default: fprintf(stderr, "bench_server: unknown scenario byte %d\n", op);
 	}
+	return 0;
 }
 
 static void *worker(void *arg)
@@ -269,10 +360,12 @@ static void *worker(void *arg)
 			goto done;
 		}
 	}
-	serve(&c);
+	if (serve(&c))
+		goto parked;
 done:
 	ERR_clear_error();
 	conn_close(&c);
+parked:
 	free(job);
 	pthread_mutex_lock(&live_lock);
 	if (--live_workers == 0)
