@@ -440,7 +440,7 @@ static int run_pingpong(const struct client_env *env)
 /* Shared by the handshake threads. */
 struct hs_state {
 	const struct client_env *env;
-	pthread_barrier_t start;
+	pthread_barrier_t warm, start;
 	uint64_t deadline_ns; /* duration mode; 0 in count mode */
 	atomic_uint_fast64_t next, ok, failed, resumed, resumed_unknown;
 	atomic_bool stop; /* set by the first failure: the run is invalid, do not pile up more */
@@ -495,6 +495,16 @@ static int one_handshake(struct hs_state *st)
 static void *handshake_thread(void *arg)
 {
 	struct hs_state *st = arg;
+	/*
+	 * One untimed handshake per thread first: thread start-up stays out of the figure, and
+	 * with --resume every thread has a session to offer from the first timed handshake on.
+	 */
+	if (one_handshake(st) < 0) {
+		atomic_fetch_add(&st->failed, 1);
+		atomic_store(&st->stop, true);
+		ERR_clear_error();
+	}
+	pthread_barrier_wait(&st->warm);
 	pthread_barrier_wait(&st->start);
 	while (take_work(st)) {
 		if (one_handshake(st) == 0) {
@@ -530,10 +540,14 @@ static int run_handshake(const struct client_env *env)
 	if (!st || !tids)
 		die("calloc");
 	st->env = env;
+	pthread_barrier_init(&st->warm, NULL, (unsigned)o->concurrency + 1);
 	pthread_barrier_init(&st->start, NULL, (unsigned)o->concurrency + 1);
 	for (uint64_t i = 0; i < o->concurrency; i++)
 		if ((errno = pthread_create(&tids[i], NULL, handshake_thread, st)) != 0)
 			die("pthread_create");
+	pthread_barrier_wait(&st->warm);
+	atomic_store(&st->resumed, 0); /* the warm-up handshakes are not counted */
+	atomic_store(&st->resumed_unknown, 0);
 	uint64_t t0 = now_ns();
 	if (o->duration > 0)
 		st->deadline_ns = t0 + (uint64_t)(o->duration * 1e9);
@@ -543,6 +557,7 @@ static int run_handshake(const struct client_env *env)
 	double secs = (double)(now_ns() - t0) / 1e9;
 	report_handshake(o, st, secs);
 	int rc = st->failed ? 1 : 0;
+	pthread_barrier_destroy(&st->warm);
 	pthread_barrier_destroy(&st->start);
 	free(tids);
 	free(st);

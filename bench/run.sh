@@ -124,7 +124,13 @@ make_certs() {
 # The directory with a libssa.so to build against: the build of ./bootstrap, an in-tree build,
 # else the installed one.
 find_libssa() {
-	local dir
+	local dir i
+	# A build in progress (the directory is there, the library not yet): wait for it a while.
+	for i in $(seq 120); do
+		[ -d "$top/_build/core/.libs" ] && [ ! -e "$top/_build/core/.libs/libssa.so" ] || break
+		[ "$i" = 1 ] && log "waiting (at most 2 min) for _build/core/.libs/libssa.so, being rebuilt"
+		sleep 1
+	done
 	for dir in "$top/_build/core/.libs" "$top/core/.libs" "$(pkg-config --variable=libdir ssa 2>/dev/null || true)"; do
 		[ -n "$dir" ] && [ -e "$dir/libssa.so" ] && { echo "$dir"; return 0; }
 	done
@@ -190,8 +196,31 @@ need_tools() {
 	fi
 	case " $peers " in *" ssad "*) ;; *) return 0 ;; esac
 	if [ -z "${unavailable[ssad]:-}" ]; then
-		ssad_bin=$(find_ssad) || unavailable[ssad]="ssad not built: skipped"
+		if ! ssad_bin=$(find_ssad); then
+			unavailable[ssad]="ssad not built: skipped"
+		elif ! grep -aq SSA_DAEMON_SOCKET "$tmp"/lib/libssa.so; then
+			# an older library ignores SSA_BACKEND=daemon and would run in-process
+			unavailable[ssad]="the libssa.so from $libssa_from has no daemon backend: skipped"
+		fi
 	fi
+}
+
+# CPU time (clock ticks) of a process and its threads.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# The daemon peer is only what it says if the bytes go through ssad: its CPU time must move
+# while 128 MiB cross a connection.
+check_daemon_used() {
+	local tag=$1 pid t0 t1
+	pid=${c_watch[$tag]##*daemon:}
+	pid=${pid%% *}
+	t0=$(cpu_ticks "$pid")
+	# shellcheck disable=SC2086
+	env ${c_env[$tag]} timeout "$client_timeout" "${c_bin[$tag]}" --transport ssa --port "${c_port[$tag]}" \
+		--ca "$tmp/pki/ca.pem" --scenario bulk --bytes 128M >/dev/null 2>"$tmp/$tag.check.err" || {
+		chain_error="bulk check through ssad failed: $(tail -n1 "$tmp/$tag.check.err")"; return 1; }
+	t1=$(cpu_ticks "$pid")
+	[ $((t1 - t0)) -ge 3 ] || { chain_error="ssad used no CPU while 128 MiB went through: the library did not use the daemon"; return 1; }
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -889,14 +918,22 @@ main() {
 	log "peers: $peers; scenarios:$scenarios; $reps rep(s); descriptor limit $nofile"
 	for p in $peers; do
 		[ -n "${unavailable[$p]:-}" ] && { log "$p: n/a (${unavailable[$p]})"; continue; }
-		case " $scenarios " in *" bulk "* | *" rr:"* | *" hs:"*) ;; *) continue ;; esac
 		if ! start_chain "$p" "$p"; then
 			unavailable[$p]=$chain_error
 			log "$p: n/a ($chain_error)"
 			stop_chain "$p"
 			continue
 		fi
-		case $p in stunnel | hitch) probe_relay "$p" "$p" ;; esac
+		case $p in
+		stunnel | hitch) probe_relay "$p" "$p" ;;
+		ssad)
+			if ! check_daemon_used "$p"; then
+				unavailable[$p]=$chain_error
+				log "$p: n/a ($chain_error)"
+				stop_chain "$p"
+			fi
+			;;
+		esac
 	done
 	for r in $(seq "$reps"); do
 		log "repetition $r of $reps"
