@@ -4,7 +4,7 @@
 #
 #   bench/run.sh [--quick] [--reps R] [--out FILE] [--peers "tcp openssl ssa ssad stunnel hitch"]
 #                [--scenarios "bulk rr hs idle"] [--timeout SECS] [--no-build] [--no-plots]
-#                [--plot-dir DIR] [--shard-conns N]
+#                [--plot-dir DIR] [--shard-conns N] [--idle-conns "N ..."]
 #
 #   --quick    1 repetition, small sizes, short handshake runs: a smoke test of the harness
 #              (about 3 minutes); the default is the full run (5 repetitions, about 25 minutes)
@@ -26,7 +26,7 @@ cmdline="bench/run.sh${*:+ $*}"
 quick=0 reps="" out="$here/RESULTS.md" plot_dir="$here" build=1 plots=1
 peers="tcp openssl ssa ssad stunnel hitch"
 scenario_groups="bulk rr hs idle"
-client_timeout=120 shard_conns=""
+client_timeout=120 shard_conns="" idle_override=""
 
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
@@ -42,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--no-plots) plots=0; shift ;;
 	--plot-dir) plot_dir=$2; shift 2 ;;
 	--shard-conns) shard_conns=$2; shift 2 ;;
+	--idle-conns) idle_override=$2; shift 2 ;;
 	*) usage ;;
 	esac
 done
@@ -63,6 +64,10 @@ else
 	: "${reps:=5}"
 	bytes=1G rr_sizes="64 4096 65536 1048576" rr_count=10000 rr_budget=$((512 << 20))
 	hs_ks="1 16 256" hs_secs=2 idle_ns="1000 10000" idle_count=10000
+fi
+if [ -n "$idle_override" ]; then
+	case "$idle_override" in *[!0-9\ ]* | " " | "") echo "run.sh: --idle-conns takes whole numbers" >&2; exit 2 ;; esac
+	idle_ns=$idle_override
 fi
 [ "$reps" -ge 1 ] || { echo "run.sh: --reps must be at least 1" >&2; exit 2; }
 idle_k=16 # threads opening the idle connections
@@ -201,6 +206,11 @@ need_tools() {
 		elif ! grep -aq SSA_DAEMON_SOCKET "$tmp"/lib/libssa.so; then
 			# an older library ignores SSA_BACKEND=daemon and would run in-process
 			unavailable[ssad]="the libssa.so from $libssa_from has no daemon backend: skipped"
+		else
+			# a copy, like the library: the daemon and the library must be of one build
+			cp "$ssad_bin" "$tmp/ssad"
+			ssad_from=$ssad_bin
+			ssad_bin=$tmp/ssad
 		fi
 	fi
 }
@@ -810,7 +820,7 @@ header() {
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(uname -srm); CPUs: $(nproc)" \
 		"($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)); memory: $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 	echo "- $(openssl version); $(stunnel4 -version 2>&1 | grep -m1 '^stunnel' || echo 'stunnel: none'); $(hitch --version 2>&1 | head -n1 || echo 'hitch: none')"
-	echo "- project commit: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown); libssa from ${libssa_from:-nowhere}"
+	echo "- project commit: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown); libssa from ${libssa_from:-nowhere}; ssad from ${ssad_from:-nowhere}"
 	echo "- command: \`$cmdline\`; wall time: $((wall / 60)) min $((wall % 60)) s"
 	echo "- $reps repetition(s), medians shown; bulk $bytes in 256 KiB writes; request/response" \
 		"up to $rr_count round trips per size (at most $((rr_budget >> 20)) MiB each way; +100 warm-up);" \
