@@ -23,7 +23,8 @@ SSA_EXPORT const char *ssa_version(void)
 	return PACKAGE_VERSION;
 }
 
-static int create_tls_socket(int domain, int type)
+/* net_fd: the TCP socket an application made with its own rights (ssad), or -1 to make one. */
+static int create_tls_socket(int domain, int type, int net_fd)
 {
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct ssa_sock *s;
@@ -34,17 +35,24 @@ static int create_tls_socket(int domain, int type)
 		return errno = EAFNOSUPPORT, -1;
 	if (base != SOCK_STREAM)
 		return errno = EPROTONOSUPPORT, -1;
-	if (ssa_library_init() < 0)
-		return -1;
-	s = ssa_sock_new(domain);
-	if (s == NULL)
-		return errno = ENOMEM, -1;
+	s = ssa_library_init() == 0 ? ssa_sock_new(domain) : NULL;
+	if (s == NULL) {
+		int err = errno ? errno : ENOMEM;
+
+		if (net_fd >= 0)
+			sys_close(net_fd);
+		return errno = err, -1;
+	}
+	if (net_fd >= 0)
+		ssa_fd_own(net_fd); /* from here on s holds it, and frees it with itself */
 	s->generation = ssa_engine_generation();
 	s->engine = ssa_engine_pick();
-	s->net_fd = sys_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	s->net_fd = net_fd >= 0 ? net_fd
+				: sys_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (s->engine == NULL || s->net_fd < 0)
 		goto fail;
-	ssa_fd_own(s->net_fd);
+	if (net_fd < 0)
+		ssa_fd_own(s->net_fd);
 	if (ssa_app_end_pair(type, &app_fd, &s->engine_fd) < 0 || fstat(app_fd, &st) < 0)
 		goto fail;
 	s->app_ino = st.st_ino;
@@ -75,7 +83,20 @@ SSA_EXPORT int ssa_socket(int domain, int type, int protocol)
 {
 	if (protocol != IPPROTO_TLS)
 		return sys_socket(domain, type, protocol);
-	return create_tls_socket(domain, type);
+	if (ssa_daemon_backend_active())
+		return ssa_remote_socket(domain, type);
+	return create_tls_socket(domain, type, -1);
+}
+
+/* ssad: a TLS socket around the caller's TCP socket, which it owns from now on, even on failure. */
+int ssa_socket_adopt(int domain, int type, int net_fd)
+{
+	if ((domain != AF_INET && domain != AF_INET6) ||
+	    (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM) {
+		sys_close(net_fd);
+		return errno = EINVAL, -1;
+	}
+	return create_tls_socket(domain, type, net_fd);
 }
 
 SSA_EXPORT int ssa_is_tls(int fd)
@@ -92,8 +113,14 @@ SSA_EXPORT char *ssa_last_error(int fd, char *buf, size_t size)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 
+	socklen_t len = (socklen_t)size;
+
 	if (s == NULL)
 		return errno = ENOTSOCK, NULL;
+	if (s->remote && ssa_remote_getsockopt(s, fd, IPPROTO_TLS, TLS_ERROR, buf, &len) == 0) {
+		ssa_sock_unref(s);
+		return buf;
+	}
 	pthread_mutex_lock(&s->lock);
 	snprintf(buf, size, "%s", s->error);
 	pthread_mutex_unlock(&s->lock);
@@ -105,7 +132,7 @@ SSA_EXPORT char *ssa_last_error(int fd, char *buf, size_t size)
  * A call that acts starts with an empty TLS_ERROR, so a failure the kernel reports (say
  * EADDRINUSE) never shows an older reason.  Reading calls leave it alone.
  */
-static void begin_call(struct ssa_sock *s)
+void ssa_begin_call(struct ssa_sock *s)
 {
 	if (ssa_policy_error() != NULL || s->state == SSA_FAILED)
 		return; /* that reason stays: it still explains every call */
@@ -121,8 +148,8 @@ SSA_EXPORT int ssa_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (s == NULL)
 		return sys_connect(fd, addr, len);
-	begin_call(s);
-	rc = ssa_connect_tls(s, fd, addr, len);
+	ssa_begin_call(s);
+	rc = s->remote ? ssa_remote_connect(s, fd, addr, len) : ssa_connect_tls(s, fd, addr, len);
 	ssa_sock_unref(s);
 	return rc;
 }
@@ -134,8 +161,10 @@ SSA_EXPORT int ssa_bind(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (s == NULL)
 		return sys_bind(fd, addr, len);
-	begin_call(s);
-	if (ssa_policy_error() != NULL)
+	ssa_begin_call(s);
+	if (s->remote)
+		rc = ssa_remote_bind(s, fd, addr, len);
+	else if (ssa_policy_error() != NULL)
 		rc = ssa_fail(s, SSA_E_POLICY_BROKEN, "%s", ssa_policy_error());
 	else if (s->state != SSA_NEW)
 		rc = ssa_fail(s, SSA_E_OPTION_VALUE, "bind() after connect() or listen()");
@@ -154,8 +183,8 @@ SSA_EXPORT int ssa_listen(int fd, int backlog)
 
 	if (s == NULL)
 		return sys_listen(fd, backlog);
-	begin_call(s);
-	rc = ssa_listen_tls(s, backlog);
+	ssa_begin_call(s);
+	rc = s->remote ? ssa_remote_listen(s, fd, backlog) : ssa_listen_tls(s, backlog);
 	ssa_sock_unref(s);
 	return rc;
 }
@@ -167,7 +196,7 @@ SSA_EXPORT int ssa_accept4(int fd, struct sockaddr *addr, socklen_t *len, int fl
 
 	if (s == NULL)
 		return sys_accept4(fd, addr, len, flags);
-	begin_call(s);
+	ssa_begin_call(s);
 	rc = ssa_accept_tls(s, fd, addr, len, flags);
 	ssa_sock_unref(s);
 	return rc;
@@ -214,7 +243,8 @@ static bool deferred_sndbuf(struct ssa_sock *s, const void *val, socklen_t len)
 /* STARTTLS on a TCP socket; a non-blocking one returns now and polls writable when done. */
 static int upgrade(int fd, const void *val, socklen_t len)
 {
-	int rc = ssa_upgrade(fd, val, len);
+	int rc = ssa_daemon_backend_active() ? ssa_remote_upgrade(fd, val, len)
+					     : ssa_upgrade(fd, val, len);
 
 	if (rc < 0 && errno == EINPROGRESS)
 		rc = 0;
@@ -228,10 +258,14 @@ SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, sock
 
 	if (s == NULL && level == IPPROTO_TCP && name == TCP_UPGRADE_TLS)
 		return upgrade(fd, val, len);
+	if (s == NULL && level == IPPROTO_TLS)
+		s = ssa_remote_lookup(fd);
 	if (s == NULL)
 		return sys_setsockopt(fd, level, name, val, len);
-	begin_call(s);
-	if (level == IPPROTO_TLS)
+	ssa_begin_call(s);
+	if (s->remote)
+		rc = ssa_remote_setsockopt(s, fd, level, name, val, len);
+	else if (level == IPPROTO_TLS)
 		rc = ssa_tls_setsockopt(s, name, val, len);
 	else if (level == IPPROTO_TCP && name == TCP_UPGRADE_TLS)
 		rc = ssa_fail(s, SSA_E_PHASE_WRONG, "already a TLS socket");
@@ -306,9 +340,13 @@ SSA_EXPORT int ssa_getsockopt(int fd, int level, int name, void *val, socklen_t 
 	struct ssa_sock *s = ssa_table_get(fd);
 	int rc;
 
+	if (s == NULL && level == IPPROTO_TLS)
+		s = ssa_remote_lookup(fd);
 	if (s == NULL)
 		return sys_getsockopt(fd, level, name, val, len);
-	if (level == IPPROTO_TLS)
+	if (s->remote)
+		rc = ssa_remote_getsockopt(s, fd, level, name, val, len);
+	else if (level == IPPROTO_TLS)
 		rc = ssa_tls_getsockopt(s, name, val, len);
 	else if (level == SOL_SOCKET)
 		rc = socket_level_get(s, fd, name, val, len);
@@ -340,6 +378,11 @@ static int tls_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 
 	if (s == NULL)
 		return peer ? sys_getpeername(fd, addr, len) : sys_getsockname(fd, addr, len);
+	if (s->remote) {
+		rc = ssa_remote_name(s, fd, addr, len, peer);
+		ssa_sock_unref(s);
+		return rc;
+	}
 	pthread_mutex_lock(&s->lock);
 	if (s->handshake_done) {
 		ss = peer ? s->info.peer : s->info.local;
@@ -377,8 +420,9 @@ SSA_EXPORT ssize_t ssa_sendto(int fd, const void *buf, size_t len, int flags,
 
 	if (s == NULL)
 		return sys_sendto(fd, buf, len, flags, addr, addrlen);
-	begin_call(s);
-	rc = ssa_sendto_tls(s, fd, buf, len, addr, addrlen);
+	ssa_begin_call(s);
+	rc = s->remote ? ssa_remote_sendto(s, fd, buf, len, addr, addrlen)
+		       : ssa_sendto_tls(s, fd, buf, len, addr, addrlen);
 	ssa_sock_unref(s);
 	return rc;
 }
@@ -391,8 +435,10 @@ SSA_EXPORT int ssa_shutdown(int fd, int how)
 
 	if (s == NULL)
 		return sys_shutdown(fd, how);
-	begin_call(s);
-	if (!s->handshake_done)
+	ssa_begin_call(s);
+	if (s->remote)
+		rc = ssa_remote_shutdown(s, fd, how);
+	else if (!s->handshake_done)
 		rc = ssa_fail(s, SSA_E_NOT_CONNECTED, NULL);
 	else
 		rc = sys_shutdown(fd, how);
@@ -420,6 +466,11 @@ SSA_EXPORT int ssa_close(int fd)
 	if (!ssa_table_maybe_tls(fd))
 		return sys_close(fd);
 	s = ssa_table_get(fd);
+	if (s != NULL && s->remote) {
+		rc = ssa_remote_close(s, fd);
+		ssa_sock_unref(s);
+		return rc;
+	}
 	ssa_table_forget_fd(fd);
 	rc = sys_close(fd);
 	if (s != NULL) {

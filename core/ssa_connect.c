@@ -99,6 +99,8 @@ static int hold_writability(struct ssa_sock *s, int app_fd)
 
 	while (recv(s->engine_fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
 		;
+	if (ssa_guard_plant(app_fd, s->engine_fd) < 0)
+		return -1;
 	if (sys_getsockopt(app_fd, SOL_SOCKET, SO_SNDBUF, &s->app_sndbuf, &optlen) < 0 ||
 	    sys_setsockopt(app_fd, SOL_SOCKET, SO_SNDBUF, &minimum, sizeof(minimum)) < 0)
 		return -1;
@@ -142,24 +144,19 @@ static void drain_filler(struct ssa_sock *s)
 			break;
 		s->filler_len -= (size_t)n;
 	}
+	ssa_guard_restore(s->engine_fd); /* the last byte of the filler is the guard now */
 }
 
-static int wait_for_handshake(struct ssa_sock *s, int fd)
+/* How the handshake went, once: as a blocking connect() returns it.  EINPROGRESS: not over. */
+int ssa_connect_outcome(struct ssa_sock *s)
 {
-	struct pollfd p = {.fd = fd, .events = POLLOUT};
-	enum ssa_state state;
 	int err;
 
-	do {
-		/* On EINTR the connection goes on in the background, as TCP's does (connect(2)). */
-		if (poll(&p, 1, -1) < 0)
-			return -1;
-		pthread_mutex_lock(&s->lock);
-		state = s->state;
-		pthread_mutex_unlock(&s->lock);
-	} while (state == SSA_CONNECTING);
 	pthread_mutex_lock(&s->lock);
-	err = s->state == SSA_CONNECTED ? 0 : s->result_error;
+	if (s->state == SSA_CONNECTING)
+		err = EINPROGRESS;
+	else
+		err = s->state == SSA_CONNECTED ? 0 : s->result_error;
 	if (s->state == SSA_CONNECTED || s->state == SSA_FAILED)
 		s->pending_error = 0;
 	pthread_mutex_unlock(&s->lock);
@@ -168,6 +165,20 @@ static int wait_for_handshake(struct ssa_sock *s, int fd)
 		return -1;
 	}
 	return 0;
+}
+
+static int wait_for_handshake(struct ssa_sock *s, int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	int rc;
+
+	do {
+		/* On EINTR the connection goes on in the background, as TCP's does (connect(2)). */
+		if (poll(&p, 1, -1) < 0)
+			return -1;
+		rc = ssa_connect_outcome(s);
+	} while (rc < 0 && errno == EINPROGRESS);
+	return rc;
 }
 
 static int connect_refused_by_state(struct ssa_sock *s)
@@ -207,7 +218,8 @@ static int connect_now_handshake_later(struct ssa_sock *s)
 
 int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
 {
-	bool nonblocking = (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+	/* ssad never waits: the application's library does, on its own descriptor. */
+	bool nonblocking = ssa_serving_daemon || (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -248,10 +260,17 @@ static int renew_net_socket(struct ssa_sock *s)
 					{IPPROTO_TCP, TCP_NODELAY},
 					{SOL_SOCKET, SO_REUSEADDR},
 					{SOL_SOCKET, SO_PRIORITY}};
-	int fd = sys_socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd;
 
+	/* ssad makes no socket for a caller: it uses the spares the caller made itself. */
+	if (ssa_serving_daemon)
+		fd = s->nspares > 0 ? s->spare_fds[--s->nspares] : (errno = ENETUNREACH, -1);
+	else
+		fd = sys_socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
+	if (ssa_serving_daemon)
+		ssa_fd_disown(fd); /* owned again below, as net_fd */
 	for (unsigned i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
 		int v;
 		socklen_t l = sizeof(v);
@@ -326,7 +345,7 @@ void ssa_connect_early_go(struct ssa_sock *s)
 static void take_early_writes(struct ssa_sock *s)
 {
 	unsigned char buf[16384];
-	ssize_t n = recv(s->engine_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	ssize_t n = ssa_app_read(s, buf, sizeof(buf));
 
 	if (n > 0 && ssa_buf_append(&s->early, buf, (size_t)n) < 0)
 		ssa_debug(s, "early data kept for after the handshake: out of memory");

@@ -101,7 +101,10 @@ void ssa_engine_set_events(struct ssa_sock *s, uint32_t net, uint32_t app)
 		s->net_events = net;
 	}
 	if (s->engine_fd >= 0 && app != s->app_events) {
-		epoll_update(e, s->engine_fd, tag(s, TAG_APP), app, EPOLL_CTL_MOD);
+		/* ssad's E is never empty (ssa_sentinel.c): only new data may wake us. */
+		uint32_t et = ssa_serving_daemon && app != 0 ? EPOLLET : 0;
+
+		epoll_update(e, s->engine_fd, tag(s, TAG_APP), app | et, EPOLL_CTL_MOD);
 		s->app_events = app;
 	}
 }
@@ -158,6 +161,7 @@ static void expire_timers(struct ssa_engine *e)
 		struct ssa_sock *s = e->timer_head;
 
 		ssa_engine_timer_set(s, 0);
+		ssa_policy_use(s->policy);
 		if (s->lingering || s->closing)
 			ssa_engine_release(s);
 		else if (s->early_wait)
@@ -225,6 +229,7 @@ static void watch(struct ssa_engine *e, struct ssa_sock *s)
 
 static void run_command(struct ssa_engine *e, struct ssa_sock *s, enum ssa_cmd cmd)
 {
+	ssa_policy_use(s->policy);
 	switch (cmd) {
 	case SSA_CMD_WATCH:
 		watch(e, s);
@@ -308,6 +313,7 @@ static void dispatch(struct ssa_engine *e, struct epoll_event *ev)
 	}
 	if (s->closing && !s->lingering)
 		return;
+	ssa_policy_use(s->policy);
 	if (kind == TAG_APP)
 		dispatch_app(s, ev->events);
 	else

@@ -17,6 +17,7 @@ static int init_errno;
 static struct ssa_policy policy;
 static char policy_error[512];
 static uint64_t id_base, id_counter;
+bool ssa_serving_daemon;
 
 static void fork_prepare(void)
 {
@@ -32,6 +33,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	ssa_remote_fork_child();
 	ssa_revocation_fork_child();
 	ssa_engine_fork_child();
 	ssa_diag_fork_child();
@@ -107,9 +109,34 @@ int ssa_library_init(void)
 	return 0;
 }
 
+/*
+ * The policy in force is the one of the program being served.  In-process that is always this
+ * program's profile; in ssad each request thread, and each engine thread while it works on a
+ * socket, names the caller's profile here.
+ */
+static __thread const struct ssa_policy *thread_policy;
+static __thread uid_t thread_uid;
+static __thread bool thread_uid_set;
+
 const struct ssa_policy *ssa_current_policy(void)
 {
-	return &policy;
+	return thread_policy != NULL ? thread_policy : &policy;
+}
+
+void ssa_policy_use(const struct ssa_policy *p)
+{
+	thread_policy = p;
+}
+
+void ssa_caller_set(uid_t uid)
+{
+	thread_uid = uid;
+	thread_uid_set = true;
+}
+
+uid_t ssa_caller_uid(void)
+{
+	return thread_uid_set ? thread_uid : getuid();
 }
 
 /*

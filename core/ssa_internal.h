@@ -32,6 +32,7 @@
 #define SSA_CIPHER_NAME_MAX 64
 #define SSA_IDENTITY_MAX    1024
 #define SSA_MAX_CHAINS      8
+#define SSA_MAX_SPARES      3
 
 enum ssa_state {
 	SSA_NEW,        /* created, neither connected nor listening */
@@ -101,6 +102,13 @@ struct ssa_sock {
 	int net_fd;    /* T */
 	int engine_fd; /* E */
 	struct ssa_engine *engine;
+	const struct ssa_policy *policy; /* the profile it was created under */
+	bool remote;                     /* daemon backend: ssad holds the engine (ssa_remote.c) */
+	bool diag_blind;                 /* remote, and A is in another network namespace */
+	bool counted;                    /* ssad: counts against its user's user-sockets */
+	int spare_fds[SSA_MAX_SPARES];   /* ssad: the caller's TCP sockets for later addresses */
+	unsigned nspares;
+	uid_t owner_uid;                 /* the user it serves: sessions never cross users */
 
 	/* Shared; under lock.  refs: table + engine + transient users. */
 	pthread_mutex_t lock;
@@ -179,9 +187,37 @@ SSA_HIDDEN void ssa_log_connection(struct ssa_sock *s, bool ok);
 SSA_HIDDEN void ssa_debug(struct ssa_sock *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* --- backends --- */
+SSA_HIDDEN extern bool ssa_serving_daemon; /* this process is ssad */
+SSA_HIDDEN bool ssa_daemon_backend_active(void); /* TLS sockets go to ssad (ssa_remote.c) */
+SSA_HIDDEN int ssa_socket_adopt(int domain, int type, int net_fd);
+SSA_HIDDEN void ssa_begin_call(struct ssa_sock *s); /* an acting call clears TLS_ERROR */
+SSA_HIDDEN int ssa_remote_socket(int domain, int type);
+SSA_HIDDEN struct ssa_sock *ssa_remote_lookup(int fd);
+SSA_HIDDEN int ssa_remote_connect(struct ssa_sock *s, int fd, const struct sockaddr *addr,
+				  socklen_t len);
+SSA_HIDDEN int ssa_remote_bind(struct ssa_sock *s, int fd, const struct sockaddr *addr,
+			       socklen_t len);
+SSA_HIDDEN int ssa_remote_listen(struct ssa_sock *s, int fd, int backlog);
+SSA_HIDDEN int ssa_remote_setsockopt(struct ssa_sock *s, int fd, int level, int name,
+				     const void *val, socklen_t len);
+SSA_HIDDEN int ssa_remote_getsockopt(struct ssa_sock *s, int fd, int level, int name, void *val,
+				     socklen_t *len);
+SSA_HIDDEN int ssa_remote_name(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t *len,
+			       bool peer);
+SSA_HIDDEN ssize_t ssa_remote_sendto(struct ssa_sock *s, int fd, const void *buf, size_t len,
+				     const struct sockaddr *addr, socklen_t addrlen);
+SSA_HIDDEN int ssa_remote_shutdown(struct ssa_sock *s, int fd, int how);
+SSA_HIDDEN int ssa_remote_close(struct ssa_sock *s, int fd);
+SSA_HIDDEN int ssa_remote_upgrade(int fd, const void *val, socklen_t len);
+SSA_HIDDEN void ssa_remote_fork_child(void);
+
 /* --- library state (ssa_init.c) --- */
 SSA_HIDDEN int ssa_library_init(void) SSA_MUST_USE;
 SSA_HIDDEN const struct ssa_policy *ssa_current_policy(void);
+SSA_HIDDEN void ssa_policy_use(const struct ssa_policy *p); /* this thread's, NULL: own */
+SSA_HIDDEN void ssa_caller_set(uid_t uid);                  /* ssad: whom this thread serves */
+SSA_HIDDEN uid_t ssa_caller_uid(void);
 SSA_HIDDEN const char *ssa_policy_error(void);
 SSA_HIDDEN uint64_t ssa_next_id(void);
 
@@ -218,6 +254,7 @@ SSA_HIDDEN void ssa_table_unlock_after_fork(void);
 
 /* --- socket objects (ssa_sock.c) --- */
 SSA_HIDDEN struct ssa_sock *ssa_sock_new(int family);
+SSA_HIDDEN extern void (*ssa_sock_free_hook)(const struct ssa_sock *s); /* ssad's accounting */
 SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_release_resources(struct ssa_sock *s);
@@ -231,12 +268,31 @@ SSA_HIDDEN int ssa_fail_errno(struct ssa_sock *s, enum ssa_error_code code, int 
 SSA_HIDDEN void ssa_opts_free(struct ssa_opts *o);
 SSA_HIDDEN int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd) SSA_MUST_USE;
 
+/* --- the daemon backend's guard byte in E (ssa_sentinel.c); no-ops in-process --- */
+SSA_HIDDEN int ssa_guard_plant(int app_fd, int engine_fd);
+SSA_HIDDEN ssize_t ssa_app_read(struct ssa_sock *s, void *buf, size_t len);
+SSA_HIDDEN void ssa_guard_restore(int engine_fd);
+SSA_HIDDEN void ssa_guard_remove(int engine_fd);
+
 /* --- TLS contexts and trust (ssa_tlsctx.c) --- */
 SSA_HIDDEN SSL_CTX *ssa_client_ctx(void);
 SSA_HIDDEN SSL_CTX *ssa_server_ctx_new(struct ssa_sock *listener, char *why,
 				       size_t why_size) SSA_MUST_USE;
 SSA_HIDDEN int ssa_tickets_configure_server(SSL_CTX *ctx, char *why, size_t why_size);
 SSA_HIDDEN X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size);
+
+/*
+ * ssad never opens a file an application names: the library reads it with the application's
+ * rights and sends its bytes (a directory of anchors: its files, one after the other).  While
+ * a request runs, this thread's loaders take those bytes instead of the path.
+ */
+struct ssa_supplied_file {
+	int err;     /* the application's open() failed with this errno */
+	bool is_dir; /* it named a directory */
+	const void *data;
+	size_t len;
+};
+SSA_HIDDEN void ssa_supply_file(const struct ssa_supplied_file *f); /* NULL: open paths */
 SSA_HIDDEN int ssa_chain_load(struct ssa_chain *c, const char *path, char *why, size_t n);
 SSA_HIDDEN int ssa_key_load(struct ssa_chain *c, const char *path, char *why, size_t n);
 SSA_HIDDEN void ssa_chain_free(struct ssa_chain *c);
@@ -319,6 +375,7 @@ SSA_HIDDEN void ssa_connect_done(struct ssa_sock *s, int err);
 SSA_HIDDEN void ssa_connect_timeout(struct ssa_sock *s);
 SSA_HIDDEN void ssa_connect_revocation_done(struct ssa_sock *s);
 SSA_HIDDEN void ssa_connect_early_go(struct ssa_sock *s);
+SSA_HIDDEN int ssa_connect_outcome(struct ssa_sock *s); /* -1 EINPROGRESS while it runs */
 #define SSA_EARLY_WAIT_MS 100
 
 /* --- listeners (ssa_listen.c) --- */

@@ -145,6 +145,7 @@ static struct ssa_sock *adopt_tcp(struct ssa_sock *s, int tcp_fd)
 	c->app_dup = app_fd; /* the A to hand over; owned by us until accept() takes it */
 	ssa_fd_own(app_fd);
 	c->app_ino = st.st_ino;
+	c->owner_uid = s->owner_uid;
 	ssa_sock_ref(s);
 	c->parent = s;
 	c->engine = ssa_engine_pick();
@@ -347,8 +348,10 @@ static int receive_record(int fd, struct ssa_accept_record *rec, int flags)
  * The connection object lives in this process unless accept() runs in a child forked after
  * listen(): then a copy is made from the record, without an engine of its own.
  */
-static struct ssa_sock *accepted_object(const struct ssa_accept_record *rec, int fd, int family)
+static struct ssa_sock *accepted_object(const struct ssa_accept_record *rec, int fd,
+					const struct ssa_sock *listener)
 {
+	int family = listener->family;
 	struct ssa_sock *c = ssa_table_get_id(rec->id);
 	struct stat st;
 
@@ -362,6 +365,7 @@ static struct ssa_sock *accepted_object(const struct ssa_accept_record *rec, int
 	if (c == NULL || fstat(fd, &st) < 0)
 		return c;
 	c->id = rec->id;
+	c->remote = listener->remote; /* its engine is ssad's, as the listener's */
 	c->app_ino = st.st_ino;
 	c->info = rec->info;
 	c->role = SSA_SERVER;
@@ -391,7 +395,7 @@ int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t 
 		sys_close(conn_fd);
 		return -1;
 	}
-	c = accepted_object(&rec, conn_fd, s->family);
+	c = accepted_object(&rec, conn_fd, s);
 	if (c != NULL)
 		ssa_sock_unref(c);
 	if (addr != NULL && len != NULL) {

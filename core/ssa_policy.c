@@ -32,7 +32,7 @@
 #define SSA_DEFAULT_SUITES13                                                                       \
 	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
 
-enum kind { K_VERSION, K_STRING, K_INT, K_BOOL, K_SECONDS };
+enum kind { K_VERSION, K_STRING, K_INT, K_BOOL, K_SECONDS, K_BACKEND };
 
 struct setting {
 	const char *name;
@@ -68,7 +68,20 @@ static const struct setting settings[] = {
     {"early-data", K_BOOL, AT(early_data), 0, 0, "true or false"},
     {"log-connections", K_BOOL, AT(log_connections), 0, 0, "true or false"},
     {"log-to-syslog", K_BOOL, AT(log_syslog), 0, 0, "true (syslog) or false (stderr)"},
+    {"backend", K_BACKEND, AT(backend), 0, 0, "\"auto\", \"inprocess\" or \"daemon\""},
+    {"daemon-fallback", K_BOOL, AT(daemon_fallback), 0, 0, "true or false"},
+    {"user-sockets", K_INT, AT(user_sockets), 0, 1 << 24, "a count, 0 for no limit"},
 };
+
+static const char *const backend_names[] = {"auto", "inprocess", "daemon"};
+
+static int parse_backend(const char *name)
+{
+	for (int i = 0; i < 3; i++)
+		if (strcmp(name, backend_names[i]) == 0)
+			return i;
+	return -1;
+}
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -94,6 +107,8 @@ int ssa_policy_defaults(struct ssa_policy *p)
 	p->session_cache_size = 20480;
 	p->tickets = true;
 	p->security_level = 2;
+	p->backend = SSA_BACKEND_AUTO;
+	p->user_sockets = 65536;
 	if (!p->profile || !p->ciphers12 || !p->suites13 || !p->groups) {
 		ssa_policy_free(p);
 		return -1;
@@ -111,6 +126,7 @@ void ssa_policy_free(struct ssa_policy *p)
 		free(p->certs[i].key);
 	}
 	free(p->profile);
+	SSL_CTX_free(p->client_ctx);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -184,6 +200,11 @@ static int apply_setting(struct loader *ld, struct ssa_policy *p, const struct s
 		if (type != CONFIG_TYPE_STRING || !parse_version(config_setting_get_string(v)))
 			return fail_at(ld, v, "%s: expected %s", s->name, s->help);
 		*(int *)field = parse_version(config_setting_get_string(v));
+		return 0;
+	case K_BACKEND:
+		if (type != CONFIG_TYPE_STRING || parse_backend(config_setting_get_string(v)) < 0)
+			return fail_at(ld, v, "%s: expected %s", s->name, s->help);
+		*(int *)field = parse_backend(config_setting_get_string(v));
 		return 0;
 	case K_STRING:
 		if (type != CONFIG_TYPE_STRING || config_setting_get_string(v)[0] == '\0')
@@ -492,6 +513,10 @@ void ssa_policy_print(const struct ssa_policy *p, void (*out)(const char *line, 
 		case K_SECONDS:
 			snprintf(line, sizeof(line), "  %s = %.3f;", s->name,
 				 *(const int *)field / 1000.0);
+			break;
+		case K_BACKEND:
+			snprintf(line, sizeof(line), "  %s = \"%s\";", s->name,
+				 backend_names[*(const int *)field]);
 			break;
 		}
 		out(line, arg);

@@ -43,7 +43,13 @@ struct ssa_policy {
 	bool early_data;    /* servers take TLS 1.3 0-RTT data */
 	bool log_connections;
 	bool log_syslog; /* log-target = "syslog" (else stderr) */
+	int backend;     /* SSA_BACKEND_* (the program's own profile decides) */
+	bool daemon_fallback; /* daemon not running: TLS in-process instead of failing */
+	int user_sockets;     /* ssad: most TLS sockets one user may hold, 0 = no limit */
+	struct ssl_ctx_st *client_ctx; /* built on first use (ssa_tlsctx.c) */
 };
+
+enum { SSA_BACKEND_AUTO, SSA_BACKEND_INPROCESS, SSA_BACKEND_DAEMON };
 
 /* Fills p with the built-in defaults.  Returns 0, or -1 without memory. */
 int ssa_policy_defaults(struct ssa_policy *p);

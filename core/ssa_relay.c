@@ -192,6 +192,7 @@ static void drop_app_end(struct ssa_sock *s)
 	if (s->engine_fd < 0)
 		return;
 	epoll_ctl(ssa_engine_epoll_fd(s), EPOLL_CTL_DEL, s->engine_fd, NULL);
+	ssa_guard_remove(s->engine_fd);
 	ssa_fd_close_owned(s->engine_fd);
 	s->engine_fd = -1;
 }
@@ -265,10 +266,11 @@ static int pump_to_net(struct ssa_sock *s)
 	 * At exit nothing may stay unread in E, and no event would come to say EAGAIN: read until
 	 * E is empty (or T blocks) rather than for a fixed number of rounds.
 	 */
-	for (int round = 0; (round < SSA_ROUNDS || s->exit_flush) && !s->app_eof; round++) {
-		ssize_t n = s->engine_fd < 0
-				? 0
-				: recv(s->engine_fd, chunk, SSA_SCRATCH_SIZE, MSG_DONTWAIT);
+	/* ssad watches E edge-triggered (ssa_sentinel.c): it reads until EAGAIN. */
+	for (int round = 0; (round < SSA_ROUNDS || s->exit_flush || ssa_serving_daemon) &&
+			    !s->app_eof;
+	     round++) {
+		ssize_t n = s->engine_fd < 0 ? 0 : ssa_app_read(s, chunk, SSA_SCRATCH_SIZE);
 		int r;
 
 		if (n < 0 && errno == EAGAIN && s->exit_flush) {

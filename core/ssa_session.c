@@ -108,7 +108,8 @@ static char *session_key(struct ssa_sock *s)
 				      : (const void *)&((struct sockaddr_in *)&peer)->sin_addr,
 				  name, sizeof(name));
 	}
-	snprintf(key, n, "%016llx|%s|%s|%p|%x|%x|%s", (unsigned long long)s->opts.context, name,
+	snprintf(key, n, "%u|%016llx|%s|%s|%p|%x|%x|%s", (unsigned)s->owner_uid,
+		 (unsigned long long)s->opts.context, name,
 		 port, (void *)s->opts.trust, (unsigned)s->opts.version_min,
 		 (unsigned)s->opts.version_max, client_identity(s, id, sizeof(id)));
 	return key;

@@ -27,6 +27,8 @@ struct ssa_sock *ssa_sock_new(int family)
 	s->opts.session_ttl = -1;
 	s->opts.session_reuse = true;
 	s->opts.context = ssa_session_default_context();
+	s->policy = ssa_current_policy();
+	s->owner_uid = ssa_caller_uid();
 	s->opts.rev_stapled = ssa_current_policy()->rev_stapled;
 	s->opts.rev_ocsp = ssa_current_policy()->rev_ocsp;
 	s->opts.rev_crl = ssa_current_policy()->rev_crl;
@@ -49,6 +51,7 @@ void ssa_sock_release_resources(struct ssa_sock *s)
 		SSL_free(s->ssl);
 	s->ssl = NULL;
 	ssa_fd_close_owned(s->net_fd);
+	ssa_guard_remove(s->engine_fd); /* a reset closed E before: this end is a clean one */
 	ssa_fd_close_owned(s->engine_fd);
 	ssa_fd_close_owned(s->app_dup);
 	s->net_fd = s->engine_fd = s->app_dup = -1;
@@ -57,8 +60,14 @@ void ssa_sock_release_resources(struct ssa_sock *s)
 	ssa_buf_free(&s->early);
 }
 
+void (*ssa_sock_free_hook)(const struct ssa_sock *s);
+
 static void sock_free(struct ssa_sock *s)
 {
+	if (ssa_sock_free_hook != NULL)
+		ssa_sock_free_hook(s);
+	for (unsigned i = 0; i < s->nspares; i++)
+		ssa_fd_close_owned(s->spare_fds[i]);
 	ssa_sock_release_resources(s);
 	ssa_opts_free(&s->opts);
 	if (s->listener != NULL)
@@ -146,6 +155,8 @@ int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd)
 	if (!(type_flags & SOCK_CLOEXEC) && fcntl(sv[0], F_SETFD, 0) < 0)
 		goto fail;
 	if ((type_flags & SOCK_NONBLOCK) && fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
+		goto fail;
+	if (ssa_guard_plant(sv[0], sv[1]) < 0)
 		goto fail;
 	ssa_fd_own(sv[1]);
 	*app_fd = sv[0];

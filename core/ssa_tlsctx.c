@@ -19,8 +19,8 @@
 
 #include "ssa_internal.h"
 
-static pthread_once_t client_once = PTHREAD_ONCE_INIT;
-static SSL_CTX *client_ctx;
+/* One client context per profile (ssad serves several), built on first use. */
+static pthread_mutex_t client_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int apply_policy(SSL_CTX *ctx, const struct ssa_policy *p)
 {
@@ -57,25 +57,33 @@ static int load_policy_trust(SSL_CTX *ctx, const struct ssa_policy *p)
 	return SSL_CTX_load_verify_locations(ctx, p->trust_file, p->trust_dir) == 1 ? 0 : -1;
 }
 
-static void build_client_ctx(void)
+static SSL_CTX *build_client_ctx(const struct ssa_policy *p)
 {
-	const struct ssa_policy *p = ssa_current_policy();
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
 	if (ctx == NULL || apply_policy(ctx, p) < 0 || load_policy_trust(ctx, p) < 0) {
 		SSL_CTX_free(ctx);
-		return;
+		return NULL;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	ssa_session_configure_client(ctx);
 	ssa_revocation_configure_client(ctx);
-	client_ctx = ctx;
+	return ctx;
 }
 
 SSL_CTX *ssa_client_ctx(void)
 {
-	pthread_once(&client_once, build_client_ctx);
-	return client_ctx;
+	struct ssa_policy *p = (struct ssa_policy *)ssa_current_policy();
+	SSL_CTX *ctx = __atomic_load_n(&p->client_ctx, __ATOMIC_ACQUIRE);
+
+	if (ctx != NULL)
+		return ctx;
+	pthread_mutex_lock(&client_lock);
+	if (p->client_ctx == NULL)
+		__atomic_store_n(&p->client_ctx, build_client_ctx(p), __ATOMIC_RELEASE);
+	ctx = p->client_ctx;
+	pthread_mutex_unlock(&client_lock);
+	return ctx;
 }
 
 /* The chain whose leaf names the client's SNI, else the first (RFC 6066 section 3). */
@@ -180,7 +188,8 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 {
 	const struct ssa_policy *p = ssa_current_policy();
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	static const unsigned char sid_ctx[] = "ssa";
+	unsigned char sid_ctx[32];
+	int sid_len;
 
 	if (ctx == NULL || apply_policy(ctx, p) < 0)
 		goto fail;
@@ -194,7 +203,9 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 		goto fail;
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	/* OpenSSL resumes only sessions of the same context: one user's never serve another's. */
+	sid_len = snprintf((char *)sid_ctx, sizeof(sid_ctx), "ssa:%u", (unsigned)l->owner_uid);
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, (unsigned)sid_len);
 	configure_server_sessions(ctx, p, l->opts.session_ttl);
 	ssa_early_configure_server(ctx, p);
 	if (p->tickets && p->session_ttl > 0 && l->opts.session_ttl != 0 &&
@@ -330,6 +341,66 @@ static void trust_cache_put(const char *path, const struct stat *st, X509_STORE 
 	pthread_mutex_unlock(&trust_lock);
 }
 
+static __thread const struct ssa_supplied_file *supplied;
+
+void ssa_supply_file(const struct ssa_supplied_file *f)
+{
+	supplied = f;
+}
+
+static int load_trust_bytes(X509_STORE *store, const void *data, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
+	STACK_OF(X509_INFO) *infos = bio ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
+	int loaded = 0;
+
+	for (int i = 0; infos != NULL && i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *xi = sk_X509_INFO_value(infos, i);
+
+		if (xi->x509 != NULL && X509_STORE_add_cert(store, xi->x509) == 1)
+			loaded++;
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	BIO_free(bio);
+	ERR_clear_error();
+	return loaded;
+}
+
+/*
+ * Anchors an application sent (ssad): cached by their digest, so the same bytes from any
+ * caller share one store and nobody reaches a store through a path.
+ */
+static X509_STORE *trust_from_bytes(const char *path, char *why, size_t why_size)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	char key[2 * EVP_MAX_MD_SIZE + 8] = "sha256:";
+	struct stat st = {0};
+	X509_STORE *store;
+
+	if (supplied->err != 0) {
+		snprintf(why, why_size, "%s: %s", path, strerror(supplied->err));
+		return NULL;
+	}
+	if (EVP_Digest(supplied->data, supplied->len, md, &mdlen, EVP_sha256(), NULL) != 1)
+		return NULL;
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(key + 7 + 2 * i, 3, "%02x", md[i]);
+	if ((store = trust_cache_get(key, &st)) != NULL)
+		return store;
+	if ((store = X509_STORE_new()) == NULL) {
+		snprintf(why, why_size, "out of memory");
+		return NULL;
+	}
+	if (load_trust_bytes(store, supplied->data, supplied->len) == 0) {
+		snprintf(why, why_size, "%s: no PEM certificate found", path);
+		X509_STORE_free(store);
+		return NULL;
+	}
+	trust_cache_put(key, &st, store);
+	return store;
+}
+
 /* Loads trust anchors named by an application, with the application's rights. */
 X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size)
 {
@@ -337,6 +408,8 @@ X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size)
 	struct stat st;
 	int loaded;
 
+	if (supplied != NULL)
+		return trust_from_bytes(path, why, why_size);
 	if (stat(path, &st) < 0 || access(path, R_OK) < 0) {
 		snprintf(why, why_size, "%s: %s", path, strerror(errno));
 		return NULL;
@@ -367,6 +440,14 @@ static BIO *open_pem(const char *path, char *why, size_t n)
 	struct stat st;
 	BIO *bio;
 
+	if (supplied != NULL) {
+		if (supplied->err != 0 || supplied->is_dir) {
+			snprintf(why, n, "%s: %s", path,
+				 supplied->err ? strerror(supplied->err) : "not a regular file");
+			return NULL;
+		}
+		return BIO_new_mem_buf(supplied->data, (int)supplied->len);
+	}
 	if (stat(path, &st) < 0) {
 		snprintf(why, n, "%s: %s", path, strerror(errno));
 		return NULL;

@@ -890,7 +890,7 @@ int main(void)
         t_bail("cannot write %s", conf);
     fputs("default = { handshake-timeout = 5.0; };\n", f);
     fclose(f);
-    setenv("SSA_CONFIG", conf, 1);
+    t_use_policy(conf);
     t_set_timeout(20);
 
     t_run("NULL optval with any optlen: refused", test_null_optval_set);

@@ -253,7 +253,7 @@ int main(void)
 	f = fopen(conf, "w");
 	if (f == NULL || fprintf(f, "default = { handshake-timeout = 10.0; };\n") < 0 || fclose(f))
 		t_bail("cannot write %s", conf);
-	setenv("SSA_CONFIG", conf, 1);
+	t_use_policy(conf);
 	t_run("required: a client with a certificate is accepted, identity readable",
 	      required_with_certificate);
 	t_run("required: a client without one never reaches accept()",

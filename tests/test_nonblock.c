@@ -612,7 +612,7 @@ static void pin_policy(void)
     fprintf(f, "default = { trust-file = \"%s\"; handshake-timeout = %s; };\n", t_pki("ca.pem"),
             HANDSHAKE_TIMEOUT);
     fclose(f);
-    setenv("SSA_CONFIG", path, 1);
+    t_use_policy(path);
 }
 
 int main(void)

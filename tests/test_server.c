@@ -520,7 +520,7 @@ static void pin_policy(void)
         t_bail("cannot write %s: %s", path, strerror(errno));
     fputs("default = { handshake-timeout = 10.0; };\n", f);
     fclose(f);
-    setenv("SSA_CONFIG", path, 1);
+    t_use_policy(path);
 }
 
 int main(void)

@@ -469,7 +469,7 @@ static void pin_policy(void)
         t_bail("cannot write %s: %s", path, strerror(errno));
     fprintf(f, "default = { trust-file = \"%s\"; };\n", t_pki("ca.pem"));
     fclose(f);
-    setenv("SSA_CONFIG", path, 1);
+    t_use_policy(path);
 }
 
 int main(void)

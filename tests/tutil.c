@@ -246,6 +246,41 @@ static void on_fatal(int sig)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Backends.                                                                                  */
+
+int t_daemon_backend(void)
+{
+    const char *b = getenv("SSA_TEST_BACKEND");
+    return b != NULL && strcmp(b, "daemon") == 0;
+}
+
+void t_use_policy(const char *path)
+{
+    static pid_t ssad = -1;
+    static int generation;
+    static char sock[PATH_MAX];
+    const char *bin = getenv("SSA_TEST_SSAD");
+    int port = 0;
+
+    setenv("SSA_CONFIG", path, 1);
+    if (!t_daemon_backend())
+        return;
+    if (bin == NULL || *bin == '\0')
+        t_bail("SSA_TEST_BACKEND=daemon needs SSA_TEST_SSAD (the ssad binary)");
+    if (ssad > 0)
+        t_stop_peer(ssad);
+    snprintf(sock, sizeof sock, "%s/ssad-%d.sock", t_tmpdir(), generation++);
+    /* As root ssad would become user ssad, who cannot read this program's temporary files. */
+    const char *argv[] = { bin, "--config", path, "--socket", sock,
+                           getuid() == 0 ? "--user" : NULL, "root", NULL };
+    ssad = t_spawn_peer(argv, &port, "serving on");
+    if (ssad < 0)
+        t_bail("ssad did not start with policy %s", path);
+    setenv("SSA_BACKEND", "daemon", 1);
+    setenv("SSA_DAEMON_SOCKET", sock, 1);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Setup and exit.                                                                            */
 
 static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)

@@ -125,6 +125,15 @@ int t_peer_wait_log(pid_t pid, const char *regex, int ms);
 
 int t_have(const char *program);      /* 1 if program is found in PATH (to skip cleanly) */
 
+/* ---- Backends ---------------------------------------------------------------------------- */
+
+/* 1 when SSA_TEST_BACKEND=daemon: TLS sockets go through an ssad this program starts. */
+int t_daemon_backend(void);
+/* The policy file this program's TLS sockets use, before the first of them: SSA_CONFIG for the
+ * in-process backend; for the daemon backend, an ssad of its own (SSA_TEST_SSAD names the
+ * binary) serving that file, replacing the one started before.  Bails out if it cannot. */
+void t_use_policy(const char *path);
+
 /* ---- Commands ---------------------------------------------------------------------------- */
 
 /* Run argv (PATH searched) with stdin /dev/null, capturing stdout+stderr into out (NUL-

@@ -1,0 +1,335 @@
+/*
+ * ssad: the TLS service of the daemon backend (ssad(8)).
+ *
+ *   ssad [--config FILE] [--socket PATH] [--user NAME] [--syslog] [--verbose]
+ *
+ * It runs in the foreground.  Started as root it binds its socket (or takes systemd's), keeps
+ * a root monitor for one question (ssad_monitor.c), and runs as its own user: the policy's
+ * private keys need to be readable by that user alone.  Programs reach it through libssa with
+ * SSA_BACKEND=daemon (or auto, or the profile's backend setting).
+ */
+#define _GNU_SOURCE 1
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "ssa_proto.h"
+#include "ssad.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+struct ssad_config ssad_config = {.socket_path = SSA_DAEMON_SOCKET};
+
+void ssad_log(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (priority == LOG_DEBUG && !ssad_config.verbose)
+		return;
+	va_start(ap, fmt);
+	if (ssad_config.syslog) {
+		vsyslog(priority, fmt, ap);
+	} else {
+		fputs("ssad: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ssad [--config FILE] [--socket PATH] [--user NAME] [--syslog] "
+		   "[--verbose]\n"
+		   "  --config FILE  TLS policy (default %s, built-in defaults if absent)\n"
+		   "  --socket PATH  where programs reach ssad (default %s)\n"
+		   "  --user NAME    run as NAME after start-up (default: ssad, when started as "
+		   "root)\n"
+		   "  --syslog       log to syslog instead of stderr\n"
+		   "  --verbose      log every caller\n",
+		SSA_POLICY_DEFAULT_PATH, SSA_DAEMON_SOCKET);
+}
+
+static void report_policy(const char *msg, void *arg)
+{
+	(void)arg;
+	ssad_log(LOG_ERR, "%s", msg);
+}
+
+static int parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"socket", required_argument, NULL, 's'},
+					     {"user", required_argument, NULL, 'u'},
+					     {"syslog", no_argument, NULL, 'l'},
+					     {"verbose", no_argument, NULL, 'v'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:s:u:lvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			ssad_config.config_path = optarg;
+			break;
+		case 's':
+			ssad_config.socket_path = optarg;
+			break;
+		case 'u':
+			ssad_config.user = optarg;
+			break;
+		case 'l':
+			ssad_config.syslog = true;
+			break;
+		case 'v':
+			ssad_config.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ssad: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* An explicit file must be usable; without --config the system file is used if it exists. */
+static int check_policy(void)
+{
+	if (ssad_config.config_path == NULL && access(SSA_POLICY_DEFAULT_PATH, F_OK) == 0)
+		ssad_config.config_path = SSA_POLICY_DEFAULT_PATH;
+	if (ssad_config.config_path == NULL)
+		return 0;
+	if (ssa_policy_check(ssad_config.config_path, report_policy, NULL) != 0) {
+		ssad_log(LOG_ERR, "%s: not a usable policy; not starting", ssad_config.config_path);
+		return -1;
+	}
+	return 0;
+}
+
+/* systemd socket activation (sd_listen_fds(3)): the socket arrives as descriptor 3. */
+static int inherited_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() || atoi(fds) < 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 3;
+}
+
+/* A socket file left by an ssad that died is replaced; one that answers is another ssad. */
+static int claim_path(const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int probe;
+
+	if (lstat(sun->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode))
+		return errno = EEXIST, -1;
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, (const struct sockaddr *)sun, sizeof(*sun)) == 0) {
+		close(probe);
+		return errno = EADDRINUSE, -1;
+	}
+	if (probe >= 0)
+		close(probe);
+	return unlink(sun->sun_path);
+}
+
+static int make_dirs(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int listen_socket(void)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = inherited_socket();
+
+	if (fd >= 0)
+		return fd;
+	if (strlen(ssad_config.socket_path) >= sizeof(sun.sun_path)) {
+		ssad_log(LOG_ERR, "%s: path too long for a socket", ssad_config.socket_path);
+		return -1;
+	}
+	strcpy(sun.sun_path, ssad_config.socket_path);
+	if (make_dirs(sun.sun_path) < 0 || claim_path(&sun) < 0 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(sun.sun_path, 0666) < 0 || /* every user may ask: the kernel says who asks */
+	    listen(fd, SOMAXCONN) < 0) {
+		ssad_log(LOG_ERR, "%s: %s", ssad_config.socket_path, strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
+/* Root without --user runs as "ssad" if there is such a user; --user root keeps root. */
+static int drop_privileges(int lfd)
+{
+	const char *name = ssad_config.user;
+	struct passwd *pw;
+
+	if (getuid() != 0 && geteuid() != 0) {
+		if (name != NULL && (pw = getpwnam(name)) != NULL && pw->pw_uid == getuid())
+			return 0;
+		if (name != NULL) {
+			ssad_log(LOG_ERR, "--user %s: only root can change user", name);
+			return -1;
+		}
+		return 0;
+	}
+	if (name == NULL) {
+		if (getpwnam("ssad") == NULL) {
+			ssad_log(LOG_WARNING, "no user 'ssad': running as root");
+			return 0;
+		}
+		name = "ssad";
+	}
+	if ((pw = getpwnam(name)) == NULL) {
+		ssad_log(LOG_ERR, "--user %s: no such user", name);
+		return -1;
+	}
+	if (pw->pw_uid == 0)
+		return 0;
+	if (ssad_monitor_start(lfd) < 0 || setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0 || setuid(0) == 0) {
+		ssad_log(LOG_ERR, "cannot become %s: %s", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Who called, from the kernel: credentials and a pidfd as of connect(). */
+static int identify(int conn, struct ssad_caller *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int pidfd = -1, rc;
+	char why[512];
+
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -1;
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	len = sizeof(pidfd);
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+		pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0); /* before Linux 6.5 */
+	rc = ssad_exe_of(pidfd, c->pid, c->exe, sizeof(c->exe));
+	if (pidfd >= 0)
+		close(pidfd);
+	if (rc < 0) {
+		ssad_log(LOG_NOTICE, "pid %d (uid %u) left before it could be identified",
+			 (int)c->pid, c->uid);
+		return -1;
+	}
+	c->policy = ssad_profile_for(c->exe, why, sizeof(why));
+	if (c->policy == NULL) {
+		ssad_log(LOG_ERR, "%s: %s", c->exe, why);
+		return -1;
+	}
+	ssad_log(LOG_DEBUG, "pid %d uid %u %s: profile %s", (int)c->pid, c->uid, c->exe,
+		 c->policy->profile);
+	return 0;
+}
+
+static void serve_forever(int lfd)
+{
+	for (;;) {
+		struct ssad_caller caller = {0};
+		int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (conn < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				ssad_log(LOG_ERR, "accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+				sleep(1);
+			continue;
+		}
+		if (identify(conn, &caller) < 0) {
+			close(conn);
+			continue;
+		}
+		if (!ssad_user_admit_connection(caller.uid)) {
+			ssad_log(LOG_WARNING, "uid %u: too many connections to ssad", caller.uid);
+			close(conn);
+			continue;
+		}
+		ssad_serve_start(conn, &caller);
+	}
+}
+
+static void configure_library(void)
+{
+	if (ssad_config.config_path != NULL)
+		setenv("SSA_CONFIG", ssad_config.config_path, 1);
+	else
+		unsetenv("SSA_CONFIG");
+	ssa_serving_daemon = true;
+	ssa_sock_free_hook = ssad_sock_freed;
+}
+
+int main(int argc, char **argv)
+{
+	int lfd;
+
+	if (parse_args(argc, argv) < 0)
+		return 2;
+	if (ssad_config.syslog)
+		openlog("ssad", LOG_PID, LOG_DAEMON);
+	signal(SIGPIPE, SIG_IGN);
+	if (check_policy() < 0 || (lfd = listen_socket()) < 0 || drop_privileges(lfd) < 0)
+		return 1;
+	prctl(PR_SET_DUMPABLE, 0); /* no other process of our user may read our memory */
+	configure_library();
+	if (ssa_library_init() < 0 || ssa_policy_error() != NULL) {
+		ssad_log(LOG_ERR, "cannot start the TLS engine: %s",
+			 ssa_policy_error() ? ssa_policy_error() : strerror(errno));
+		return 1;
+	}
+	ssad_log(LOG_INFO, "serving on %s (policy %s)", ssad_config.socket_path,
+		 ssad_config.config_path ? ssad_config.config_path : "built-in");
+	serve_forever(lfd);
+	return 0;
+}

@@ -1,0 +1,44 @@
+/* ssad: the TLS service of the daemon backend.  Shared between its files. */
+#ifndef SSAD_H
+#define SSAD_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "ssa_internal.h"
+
+/* Who is at the other end of a control connection, as the kernel says. */
+struct ssad_caller {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char exe[4096];
+	const struct ssa_policy *policy; /* the profile of exe */
+};
+
+struct ssad_config {
+	const char *config_path;
+	const char *socket_path;
+	const char *user; /* drop to this user after start-up; NULL: stay */
+	bool syslog;
+	bool verbose;
+};
+
+extern struct ssad_config ssad_config;
+
+/* Logging (stderr or syslog). */
+void ssad_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The profile for an executable, shared by all its callers (ssad_profiles.c). */
+const struct ssa_policy *ssad_profile_for(const char *exe, char *err, size_t err_size);
+
+/* The executable of the process behind pidfd, from the privileged monitor (ssad_monitor.c). */
+int ssad_monitor_start(int listen_fd);
+int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size);
+
+/* Serves one control connection until it closes (ssad_serve.c); takes conn and caller. */
+void ssad_serve_start(int conn, struct ssad_caller *caller);
+bool ssad_user_admit_connection(uid_t uid);
+void ssad_sock_freed(const struct ssa_sock *s);
+
+#endif /* SSAD_H */

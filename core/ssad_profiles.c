@@ -1,0 +1,48 @@
+/*
+ * ssad: profiles by executable.  Every caller gets the profile of its executable from ssad's
+ * policy file; callers with the same profile share one object, and with it one client
+ * context, trust store and session cache namespace of the profile (SSL_CTX per profile).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ssad.h"
+
+#define PROFILES_MAX 256
+
+static pthread_mutex_t profiles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ssa_policy *profiles[PROFILES_MAX];
+static unsigned nprofiles;
+
+const struct ssa_policy *ssad_profile_for(const char *exe, char *err, size_t err_size)
+{
+	struct ssa_policy *p = malloc(sizeof(*p)), *found = NULL;
+	int rc;
+
+	if (p == NULL) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	rc = ssad_config.config_path != NULL
+		 ? ssa_policy_load(ssad_config.config_path, exe, p, err, err_size)
+		 : ssa_policy_defaults(p);
+	if (rc < 0) {
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_lock(&profiles_lock);
+	for (unsigned i = 0; i < nprofiles && found == NULL; i++)
+		if (strcmp(profiles[i]->profile, p->profile) == 0)
+			found = profiles[i];
+	if (found == NULL && nprofiles < PROFILES_MAX)
+		found = profiles[nprofiles++] = p;
+	pthread_mutex_unlock(&profiles_lock);
+	if (found != p) {
+		ssa_policy_free(p);
+		free(p);
+	}
+	if (found == NULL)
+		snprintf(err, err_size, "too many profiles");
+	return found;
+}

@@ -1,0 +1,537 @@
+/*
+ * ssad: one thread per control connection, answering the library's requests (ssa_proto.h).
+ *
+ * Each request names its socket by the descriptor A it carries, so the thread acts on that
+ * socket with the same code as the in-process backend (ssa_api.c), under the caller's profile
+ * and user.  What a caller sends is checked here before anything else sees it: sizes, option
+ * levels, the kind of every descriptor.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <ssa/ssa.h>
+
+#include "ssa_proto_io.h"
+#include "ssad.h"
+
+#define CONNECTIONS_PER_USER 256
+#define USERS_MAX            4096 /* distinct users with live sockets */
+#define THREAD_STACK         (256 * 1024)
+
+/* Per-user counts, so that no user's flood can take the service from the others. */
+struct user_count {
+	uid_t uid;
+	unsigned sockets, connections;
+	bool used;
+};
+
+static pthread_mutex_t users_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct user_count users[USERS_MAX];
+
+static struct user_count *user_slot(uid_t uid) /* under users_lock */
+{
+	struct user_count *free_slot = NULL;
+
+	for (size_t i = 0; i < USERS_MAX; i++) {
+		struct user_count *u = &users[(uid + i) % USERS_MAX];
+
+		if (u->used && u->uid == uid)
+			return u;
+		if (!u->used && free_slot == NULL)
+			free_slot = u;
+		if (!u->used)
+			break;
+	}
+	if (free_slot != NULL) {
+		free_slot->used = true;
+		free_slot->uid = uid;
+		free_slot->sockets = free_slot->connections = 0;
+	}
+	return free_slot;
+}
+
+bool ssad_user_admit_connection(uid_t uid)
+{
+	struct user_count *u;
+	bool ok;
+
+	pthread_mutex_lock(&users_lock);
+	u = user_slot(uid);
+	ok = u != NULL && u->connections < CONNECTIONS_PER_USER;
+	if (ok)
+		u->connections++;
+	pthread_mutex_unlock(&users_lock);
+	return ok;
+}
+
+static void user_connection_gone(uid_t uid)
+{
+	pthread_mutex_lock(&users_lock);
+	user_slot(uid)->connections--;
+	pthread_mutex_unlock(&users_lock);
+}
+
+static bool user_take_socket(uid_t uid, int limit)
+{
+	struct user_count *u;
+	bool ok;
+
+	pthread_mutex_lock(&users_lock);
+	u = user_slot(uid);
+	ok = u != NULL && (limit == 0 || u->sockets < (unsigned)limit);
+	if (ok)
+		u->sockets++;
+	pthread_mutex_unlock(&users_lock);
+	return ok;
+}
+
+void ssad_sock_freed(const struct ssa_sock *s)
+{
+	if (!s->counted)
+		return;
+	pthread_mutex_lock(&users_lock);
+	user_slot(s->owner_uid)->sockets--;
+	pthread_mutex_unlock(&users_lock);
+}
+
+/* One request with what came with it, and the reply being built. */
+struct request {
+	struct ssa_request h;
+	unsigned char *data, *file;
+	int fds[SSA_PROTO_MAX_FDS], nfds;
+	struct ssa_reply rep;
+	void *out;
+	size_t out_len;
+	int out_fd; /* sent with the reply, then closed here */
+	const struct ssad_caller *caller;
+};
+
+static int refuse(struct request *r, int err)
+{
+	r->rep.rc = -1;
+	r->rep.err = err;
+	return -1;
+}
+
+/* The result of a call, errno included, into the reply. */
+static int outcome(struct request *r, int rc)
+{
+	r->rep.rc = rc < 0 ? -1 : rc;
+	r->rep.err = rc < 0 ? errno : 0;
+	return rc;
+}
+
+/* The TLS socket whose A is the request's first descriptor, referenced; NULL if none. */
+static struct ssa_sock *target(struct request *r)
+{
+	struct ssa_sock *s = r->nfds > 0 ? ssa_table_get(r->fds[0]) : NULL;
+
+	if (s == NULL)
+		refuse(r, ENOTSOCK);
+	return s;
+}
+
+static int int_option(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+
+	return sys_getsockopt(fd, level, name, &v, &l) == 0 ? v : -1;
+}
+
+/* A TCP socket of that family, neither connected nor listening: what socket() gives. */
+static bool is_fresh_tcp(int fd, int domain)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return int_option(fd, SOL_SOCKET, SO_DOMAIN) == domain &&
+	       int_option(fd, SOL_SOCKET, SO_TYPE) == SOCK_STREAM &&
+	       int_option(fd, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP &&
+	       int_option(fd, SOL_SOCKET, SO_ACCEPTCONN) == 0 &&
+	       sys_getpeername(fd, (struct sockaddr *)&ss, &sl) < 0 && errno == ENOTCONN;
+}
+
+static int op_socket(struct request *r)
+{
+	const struct ssa_policy *p = r->caller->policy;
+	struct ssa_sock *s;
+	int fd, tcp;
+
+	if (r->nfds != 1 || !is_fresh_tcp(r->fds[0], r->h.a))
+		return refuse(r, EINVAL);
+	if (!user_take_socket(r->caller->uid, p->user_sockets)) {
+		ssad_log(LOG_WARNING, "uid %u: user-sockets limit (%d) reached", r->caller->uid,
+			 p->user_sockets);
+		return refuse(r, EMFILE);
+	}
+	tcp = r->fds[0];
+	r->fds[0] = -1; /* the socket owns it now, whatever happens */
+	fcntl(tcp, F_SETFL, O_NONBLOCK);
+	fd = ssa_socket_adopt(r->h.a, r->h.b, tcp);
+	if (fd < 0 || (s = ssa_table_get(fd)) == NULL) {
+		struct ssa_sock none = {.counted = true, .owner_uid = r->caller->uid};
+
+		ssad_sock_freed(&none);
+		if (fd >= 0)
+			sys_close(fd);
+		return refuse(r, fd < 0 ? errno : ENOMEM);
+	}
+	s->counted = true;
+	r->rep.id = s->id;
+	ssa_sock_unref(s);
+	r->out_fd = fd;
+	return 0;
+}
+
+/* Options the caller's library sends here; others act on T, which it sets itself. */
+static bool option_for_us(int level, int name)
+{
+	return level == IPPROTO_TLS || (level == IPPROTO_TCP && name == TCP_UPGRADE_TLS) ||
+	       (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF ||
+					name == SO_RCVTIMEO || name == SO_SNDTIMEO));
+}
+
+static bool names_file(int level, int name)
+{
+	return level == IPPROTO_TLS && (name == TLS_TRUSTED_PEER_CERTIFICATES ||
+					name == TLS_CERTIFICATE_CHAIN || name == TLS_PRIVATE_KEY);
+}
+
+static int op_setsockopt(struct request *r)
+{
+	struct ssa_supplied_file f = {.data = r->file, .len = r->h.file_len};
+	int rc;
+
+	if (r->nfds != 1 || !option_for_us(r->h.a, r->h.b))
+		return refuse(r, r->nfds != 1 ? EINVAL : EOPNOTSUPP);
+	if (names_file(r->h.a, r->h.b)) {
+		/* Never a path alone: that would open it with ssad's rights. */
+		if (r->h.c == SSA_FILE_ERROR)
+			f.err = r->h.file_err > 0 ? r->h.file_err : EACCES;
+		else if (r->h.c == SSA_FILE_DIRECTORY)
+			f.is_dir = true;
+		else if (r->h.c != SSA_FILE_CONTENT)
+			f.err = EACCES;
+		ssa_supply_file(&f);
+	}
+	rc = ssa_setsockopt(r->fds[0], r->h.a, r->h.b, r->data, r->h.data_len);
+	ssa_supply_file(NULL);
+	return outcome(r, rc);
+}
+
+static int op_getsockopt(struct request *r)
+{
+	socklen_t len = (socklen_t)r->h.c;
+	int rc;
+
+	if (r->nfds != 1 || r->h.c < 0 || (uint32_t)r->h.c > SSA_PROTO_MAX_DATA)
+		return refuse(r, EINVAL);
+	r->out = malloc(len > 0 ? len : 1);
+	if (r->out == NULL)
+		return refuse(r, ENOMEM);
+	rc = ssa_getsockopt(r->fds[0], r->h.a, r->h.b, len > 0 ? r->out : NULL, &len);
+	r->rep.a = (int32_t)len;
+	if (rc == 0)
+		r->out_len = len < (socklen_t)r->h.c ? len : (size_t)r->h.c;
+	return outcome(r, rc);
+}
+
+/* Lends T to the caller: to bind() it, or to set a TCP option, with the caller's rights. */
+static int op_net_fd(struct request *r)
+{
+	struct ssa_sock *s = target(r);
+	int rc = 0;
+
+	if (s == NULL)
+		return -1;
+	if (r->h.a != 0)
+		ssa_begin_call(s); /* bind() or an option: calls that act */
+	pthread_mutex_lock(&s->lock);
+	if (r->h.a == 1 && s->state != SSA_NEW)
+		rc = -1;
+	else if (s->net_fd >= 0)
+		r->out_fd = fcntl(s->net_fd, F_DUPFD_CLOEXEC, 0);
+	pthread_mutex_unlock(&s->lock);
+	if (rc < 0)
+		rc = ssa_fail(s, SSA_E_OPTION_VALUE, "bind() after connect() or listen()");
+	ssa_sock_unref(s);
+	return outcome(r, rc);
+}
+
+static int op_connect(struct request *r)
+{
+	struct ssa_sock *s = target(r);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	for (int i = 1; i < r->nfds; i++)
+		if (s->nspares < SSA_MAX_SPARES && r->fds[i] >= 0 &&
+		    is_fresh_tcp(r->fds[i], s->family)) {
+			s->spare_fds[s->nspares++] = r->fds[i];
+			ssa_fd_own(r->fds[i]);
+			r->fds[i] = -1;
+		}
+	ssa_sock_unref(s);
+	rc = ssa_connect(r->fds[0], r->h.data_len ? (const struct sockaddr *)r->data : NULL,
+			 r->h.data_len);
+	return outcome(r, rc);
+}
+
+static int op_connect_wait(struct request *r)
+{
+	struct ssa_sock *s = target(r);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	rc = ssa_connect_outcome(s);
+	ssa_sock_unref(s);
+	return outcome(r, rc);
+}
+
+static int op_sendto(struct request *r)
+{
+	uint32_t alen = (uint32_t)r->h.a;
+	ssize_t n;
+
+	if (r->nfds != 1 || r->h.a < 0 || alen > r->h.data_len)
+		return refuse(r, EINVAL);
+	n = ssa_sendto(r->fds[0], r->data + alen, r->h.data_len - alen, MSG_FASTOPEN,
+		       alen ? (const struct sockaddr *)r->data : NULL, alen);
+	return outcome(r, n < 0 ? -1 : (int)n);
+}
+
+static int op_name(struct request *r)
+{
+	struct sockaddr_storage *ss = malloc(sizeof(*ss));
+	socklen_t len = sizeof(*ss);
+	int rc;
+
+	if (ss == NULL || r->nfds != 1)
+		return free(ss), refuse(r, ss ? EINVAL : ENOMEM);
+	r->out = ss;
+	rc = r->h.a ? ssa_getpeername(r->fds[0], (struct sockaddr *)ss, &len)
+		    : ssa_getsockname(r->fds[0], (struct sockaddr *)ss, &len);
+	if (rc == 0)
+		r->out_len = len;
+	return outcome(r, rc);
+}
+
+/* STARTTLS: fds[0] becomes A here (ssa_upgrade.c), and goes back to take the caller's number. */
+static int op_upgrade(struct request *r)
+{
+	struct ssa_sock *s;
+	int rc;
+
+	if (r->nfds != 1 || ssa_table_maybe_tls(r->fds[0]))
+		return refuse(r, EINVAL);
+	if (!user_take_socket(r->caller->uid, r->caller->policy->user_sockets))
+		return refuse(r, EMFILE);
+	rc = ssa_setsockopt(r->fds[0], IPPROTO_TCP, TCP_UPGRADE_TLS, r->data, r->h.data_len);
+	s = ssa_table_get(r->fds[0]);
+	if (s == NULL) {
+		struct ssa_sock none = {.counted = true, .owner_uid = r->caller->uid};
+
+		ssad_sock_freed(&none);
+		return outcome(r, rc < 0 ? rc : (errno = EPROTO, -1));
+	}
+	s->counted = true;
+	r->rep.id = s->id;
+	ssa_sock_unref(s);
+	r->out_fd = r->fds[0];
+	r->fds[0] = -1;
+	return outcome(r, rc);
+}
+
+static int op_lookup(struct request *r)
+{
+	struct ssa_sock *s = target(r);
+
+	if (s == NULL)
+		return -1;
+	r->rep.id = s->id;
+	r->rep.a = s->family;
+	ssa_sock_unref(s);
+	return outcome(r, 0);
+}
+
+static void dispatch(struct request *r)
+{
+	switch (r->h.op) {
+	case SSA_OP_SOCKET:
+		op_socket(r);
+		break;
+	case SSA_OP_SETSOCKOPT:
+		op_setsockopt(r);
+		break;
+	case SSA_OP_GETSOCKOPT:
+		op_getsockopt(r);
+		break;
+	case SSA_OP_NET_FD:
+		op_net_fd(r);
+		break;
+	case SSA_OP_LISTEN:
+		outcome(r, r->nfds == 1 ? ssa_listen(r->fds[0], r->h.a) : (errno = EINVAL, -1));
+		break;
+	case SSA_OP_CONNECT:
+		op_connect(r);
+		break;
+	case SSA_OP_CONNECT_WAIT:
+		op_connect_wait(r);
+		break;
+	case SSA_OP_SENDTO:
+		op_sendto(r);
+		break;
+	case SSA_OP_SHUTDOWN:
+		outcome(r, r->nfds == 1 ? ssa_shutdown(r->fds[0], r->h.a) : (errno = EINVAL, -1));
+		break;
+	case SSA_OP_NAME:
+		op_name(r);
+		break;
+	case SSA_OP_UPGRADE:
+		op_upgrade(r);
+		break;
+	case SSA_OP_LOOKUP:
+		op_lookup(r);
+		break;
+	default:
+		refuse(r, EOPNOTSUPP);
+	}
+}
+
+/* The socket's state after the call, so the library's stub follows it (LISTENING, say). */
+static void note_state(struct request *r)
+{
+	int fd = r->out_fd >= 0 ? r->out_fd : r->nfds > 0 ? r->fds[0] : -1;
+	struct ssa_sock *s = fd >= 0 ? ssa_table_get(fd) : NULL;
+
+	r->rep.state = -1;
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	r->rep.state = (int32_t)s->state;
+	pthread_mutex_unlock(&s->lock);
+	ssa_sock_unref(s);
+}
+
+static int read_request(int conn, struct request *r)
+{
+	int none;
+
+	if (ssa_proto_recv(conn, &r->h, sizeof(r->h), r->fds, SSA_PROTO_MAX_FDS, &r->nfds, 0) <
+	    0)
+		return -1;
+	if (r->h.magic != SSA_PROTO_MAGIC || r->h.data_len > SSA_PROTO_MAX_DATA ||
+	    r->h.file_len > SSA_PROTO_MAX_FILE)
+		return errno = EPROTO, -1;
+	r->data = calloc(1, r->h.data_len + 1); /* NUL-terminated for option strings */
+	r->file = malloc(r->h.file_len + 1);
+	if (r->data == NULL || r->file == NULL)
+		return errno = ENOMEM, -1;
+	if (r->h.data_len > 0 &&
+	    ssa_proto_recv(conn, r->data, r->h.data_len, NULL, 0, &none, 0) < 0)
+		return -1;
+	if (r->h.file_len > 0 &&
+	    ssa_proto_recv(conn, r->file, r->h.file_len, NULL, 0, &none, 0) < 0)
+		return -1;
+	return 0;
+}
+
+static int send_reply(int conn, struct request *r)
+{
+	struct iovec iov[2] = {{&r->rep, sizeof(r->rep)}, {r->out, r->out_len}};
+
+	r->rep.magic = SSA_PROTO_MAGIC;
+	r->rep.data_len = (uint32_t)r->out_len;
+	return ssa_proto_send(conn, iov, r->out_len ? 2 : 1, &r->out_fd, r->out_fd >= 0 ? 1 : 0);
+}
+
+/*
+ * Before the reply: once the caller has it, it may close A and ask the kernel whether A is
+ * still open anywhere, and our copy must not be the answer.
+ */
+static void close_request_fds(struct request *r)
+{
+	for (int i = 0; i < r->nfds; i++)
+		if (r->fds[i] >= 0)
+			sys_close(r->fds[i]);
+	r->nfds = 0;
+}
+
+static void request_free(struct request *r)
+{
+	close_request_fds(r);
+	if (r->out_fd >= 0)
+		sys_close(r->out_fd);
+	free(r->data);
+	free(r->file);
+	free(r->out);
+}
+
+struct session {
+	int conn;
+	struct ssad_caller caller;
+};
+
+static void *serve_main(void *arg)
+{
+	struct session *se = arg;
+
+	ssa_policy_use(se->caller.policy);
+	ssa_caller_set(se->caller.uid);
+	ssa_block_sigpipe();
+	for (;;) {
+		struct request r = {.out_fd = -1, .caller = &se->caller};
+		int ok = read_request(se->conn, &r);
+
+		if (ok == 0) {
+			dispatch(&r);
+			note_state(&r);
+			close_request_fds(&r);
+			ok = send_reply(se->conn, &r);
+		} else if (errno == EPROTO) {
+			ssad_log(LOG_WARNING, "pid %d (uid %u, %s): malformed request, disconnected",
+				 (int)se->caller.pid, se->caller.uid, se->caller.exe);
+		}
+		request_free(&r);
+		if (ok < 0)
+			break;
+	}
+	sys_close(se->conn);
+	user_connection_gone(se->caller.uid);
+	free(se);
+	return NULL;
+}
+
+void ssad_serve_start(int conn, struct ssad_caller *caller)
+{
+	struct session *se = malloc(sizeof(*se));
+	pthread_attr_t attr;
+	pthread_t tid;
+
+	if (se == NULL) {
+		sys_close(conn);
+		user_connection_gone(caller->uid);
+		return;
+	}
+	se->conn = conn;
+	se->caller = *caller;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, THREAD_STACK);
+	if (pthread_create(&tid, &attr, serve_main, se) != 0) {
+		ssad_log(LOG_ERR, "cannot start a thread: out of resources");
+		sys_close(conn);
+		user_connection_gone(caller->uid);
+		free(se);
+	}
+	pthread_attr_destroy(&attr);
+}
