@@ -38,6 +38,8 @@ int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size);
 
 /* Serves one control connection until it closes (ssad_serve.c); takes conn and caller. */
 void ssad_serve_start(int conn, struct ssad_caller *caller);
+/* The same, in this thread, until the connection closes (fuzzing); conn stays open. */
+void ssad_serve_connection(int conn, const struct ssad_caller *caller);
 bool ssad_user_admit_connection(uid_t uid);
 void ssad_sock_freed(const struct ssa_sock *s);
 

@@ -481,30 +481,35 @@ struct session {
 	struct ssad_caller caller;
 };
 
-static void *serve_main(void *arg)
+void ssad_serve_connection(int conn, const struct ssad_caller *caller)
 {
-	struct session *se = arg;
-
-	ssa_policy_use(se->caller.policy);
-	ssa_caller_set(se->caller.uid);
-	ssa_block_sigpipe();
+	ssa_policy_use(caller->policy);
+	ssa_caller_set(caller->uid);
 	for (;;) {
-		struct request r = {.out_fd = -1, .caller = &se->caller};
-		int ok = read_request(se->conn, &r);
+		struct request r = {.out_fd = -1, .caller = caller};
+		int ok = read_request(conn, &r);
 
 		if (ok == 0) {
 			dispatch(&r);
 			note_state(&r);
 			close_request_fds(&r);
-			ok = send_reply(se->conn, &r);
+			ok = send_reply(conn, &r);
 		} else if (errno == EPROTO) {
 			ssad_log(LOG_WARNING, "pid %d (uid %u, %s): malformed request, disconnected",
-				 (int)se->caller.pid, se->caller.uid, se->caller.exe);
+				 (int)caller->pid, caller->uid, caller->exe);
 		}
 		request_free(&r);
 		if (ok < 0)
 			break;
 	}
+}
+
+static void *serve_main(void *arg)
+{
+	struct session *se = arg;
+
+	ssa_block_sigpipe();
+	ssad_serve_connection(se->conn, &se->caller);
 	sys_close(se->conn);
 	user_connection_gone(se->caller.uid);
 	free(se);

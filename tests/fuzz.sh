@@ -41,7 +41,7 @@ cflags=$(pkg-config --cflags openssl libconfig 2>/dev/null)
 libs=$(pkg-config --libs openssl libconfig 2>/dev/null || echo "-lssl -lcrypto -lconfig")
 sources=()
 for f in "$src"/core/*.c; do
-	case $(basename "$f") in ssa_run.c | ssa_policy_tool.c) continue ;; esac
+	case $(basename "$f") in ssa_run.c | ssa_policy_tool.c | ssad*.c) continue ;; esac
 	sources+=("$f")
 done
 # shellcheck disable=SC2086
