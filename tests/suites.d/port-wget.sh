@@ -4,9 +4,9 @@
 # it links no TLS library of its own, downloads over TLS from openssl s_server -WWW, refuses a
 # wrong host name and an unknown CA with the library's reason, maps wget's TLS options to
 # socket options (and refuses or warns about those without one), goes through an HTTP proxy
-# (CONNECT, then TCP_UPGRADE_TLS), and runs wget's own test suite (tests/ and testenv/, HTTPS
-# tests included; about 40 s), which must not fall below ports/wget/suite-baseline.txt.
-# About 2 minutes in all with the build.
+# (CONNECT, then TCP_UPGRADE_TLS) and explicit FTPS (AUTH TLS), and runs wget's own test suite
+# (tests/ and testenv/, HTTPS tests included; about 40 s), which must not fall below
+# ports/wget/suite-baseline.txt.  About 2 to 3 minutes in all with the build.
 set -uo pipefail
 . "$(dirname "$0")/../tap.sh"
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -205,6 +205,46 @@ out=$(SSA_CONFIG=$work/trust.conf wg -e use_proxy=on -e "https_proxy=http://127.
 check "through a proxy, a wrong host name is refused with the reason" \
 	"localhost: Protocol error \(certificate verification failed: certificate is not valid for localhost\)" \
 	"$out"
+
+# Explicit FTPS (AUTH TLS, then PROT P): control and data connections upgraded with
+# TCP_UPGRADE_TLS.  The server is Debian's python3-pyftpdlib, installed when missing (as root).
+ftps_server() { # PORT ROOT: Debian's python, where python3-pyftpdlib lives
+	exec /usr/bin/python3 - "$1" "$2" "$work/ftps.pem" <<'PY'
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+class Handler(TLS_FTPHandler):
+    certfile = sys.argv[3]
+    tls_control_required = tls_data_required = True
+Handler.authorizer = DummyAuthorizer()
+Handler.authorizer.add_anonymous(sys.argv[2])
+server = FTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+print("listening", flush=True)
+server.serve_forever()
+PY
+}
+if ! /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null && [ "$(id -u)" -eq 0 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pyftpdlib >/dev/null 2>&1
+fi
+if /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null; then
+	cat "$pki/localhost.pem" "$pki/int.pem" "$pki/localhost.key" >"$work/ftps.pem"
+	fport=$(free_port)
+	ftps_server "$fport" "$work/www" >"$work/ftps.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 200); do grep -q listening "$work/ftps.log" && break; sleep 0.05; done
+	rm -f "$work/out.bin"
+	out=$(SSA_CONFIG=$work/trust.conf wg "ftps://localhost:$fport/data.bin")
+	if got && grep -q "AUTH TLS ...  done" <<<"$out"; then
+		ok "explicit FTPS: AUTH TLS and a PROT P data connection, checksum matches"; else
+		not_ok "explicit FTPS download" "$out"; fi
+	out=$(wg "ftps://localhost:$fport/data.bin")
+	check "explicit FTPS: unknown CA refused at AUTH TLS with the reason" \
+		"AUTH TLS ... localhost: Protocol error \(certificate verification failed" "$out"
+else
+	ok "explicit FTPS # SKIP python3-pyftpdlib is not installed"
+	ok "explicit FTPS: unknown CA # SKIP python3-pyftpdlib is not installed"
+fi
 
 # wget's own suite against the port: no test of the baseline may do worse.
 start=$(date +%s)
