@@ -51,7 +51,7 @@ struct client_opts {
 	int active;             /* idle: time round trips on one more connection */
 	const char *watch;      /* idle: "role:pid,..." whose memory is measured with ours */
 	const char *go_file;    /* idle: wait for this file before the timed round trips */
-	const char *release_file; /* idle: hold the connections until this file exists */
+	const char *release;    /* idle: hold the connections until this file exists */
 };
 
 /* Everything a connection needs; shared read-only by the handshake threads. */
@@ -140,7 +140,7 @@ static struct client_opts parse_args(int argc, char **argv)
 		case 'A': o.active = 1; break;
 		case 'W': o.watch = optarg; break;
 		case 'g': o.go_file = optarg; break;
-		case 'R': o.release_file = optarg; break;
+		case 'R': o.release = optarg; break;
 		default: usage();
 		}
 	}
@@ -762,7 +762,7 @@ static int run_idle(const struct client_env *env)
 		}
 		printf("\n");
 		fflush(stdout);
-		if (o->release_file && wait_for_file(o->release_file, 1800) < 0)
+		if (o->release && wait_for_file(o->release, 1800) < 0)
 			rc = 1;
 	} else {
 		fprintf(stderr, "bench_client: opened %llu of %llu idle connections\n",
