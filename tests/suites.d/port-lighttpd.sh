@@ -2,7 +2,8 @@
 # The lighttpd port (issue 7, ports/lighttpd): builds it if missing or stale, checks that it
 # names no TLS library, serves static files small and large (sendfile), keep-alive, CGI and
 # two host certificates by SNI over TLS to curl and /usr/bin/wget (and the wget port when it
-# is built), and runs lighttpd's own tests (make check).  About 1-2 minutes when the port is
+# is built), HTTP/2 by ALPN, and runs lighttpd's own tests (make check), then its tests/*.t
+# again over TLS.  About 1-2 minutes when the port is
 # built already, 3-4 with the build on 2 cores; the 1 GiB file needs 1 GiB in $TMPDIR.
 set -uo pipefail
 . "$(dirname "$0")/../tap.sh"
@@ -122,6 +123,17 @@ check "keep-alive: curl sends its second request on the same TLS connection" \
 	"Re-using existing connection" "$out_ka"
 check "keep-alive: both responses arrive" "2" "$(grep -c '^small file over TLS$' <<<"$out_ka")"
 
+# HTTP/2: the listener offers ALPN h2 (lighttpd's server.h2proto default), as mod_openssl does.
+check "HTTP/2 over TLS by ALPN h2 (curl --http2)" "< HTTP/2 200" \
+	"$(curl_tls --http2 -v -o /dev/null "$url/small.txt" 2>&1)"
+check "HTTP/2: 1 GiB file, checksum" "^$(cat "$work/large.md5")$" \
+	"$(curl_tls --http2 "$url/large.bin" 2>&1 | md5sum | cut -d' ' -f1)"
+check "HTTP/2: a POST body reaches a CGI script" "^posted over h2$" \
+	"$(curl_tls --http2 --data-binary 'posted over h2' "$url/env.cgi" 2>&1 | tail -1)"
+check "HTTP/1.1 client (ALPN http/1.1) stays HTTP/1.1, no h2c upgrade over TLS" "< HTTP/1.1 200" \
+	"$(curl_tls --http1.1 -v -o /dev/null -H 'Connection: Upgrade, HTTP2-Settings' -H 'Upgrade: h2c' \
+		-H 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA' "$url/small.txt" 2>&1)"
+
 check "CGI over TLS: HTTPS=on and scheme https in the environment" \
 	"^HTTPS=on scheme=https method=GET$" "$(curl_tls "$url/env.cgi" 2>&1)"
 check "CGI over TLS: a POST body reaches the script" "^posted over TLS$" \
@@ -196,7 +208,7 @@ fi
 rm -f "$www/large.bin"
 
 # lighttpd's own tests (unit tests and tests/*.t over HTTP) against the port's build tree.
-if bash "$src/ports/lighttpd/build.sh" --check >"$work/check.log" 2>&1; then rc=0; else rc=$?; fi
+if timeout 600 bash "$src/ports/lighttpd/build.sh" --check >"$work/check.log" 2>&1; then rc=0; else rc=$?; fi
 grep -E '^(PASS|FAIL|ERROR|XFAIL|XPASS|SKIP): ' "$work/check.log" | sort -u >"$work/check.res"
 while read -r res name; do
 	case "$res" in
@@ -206,5 +218,50 @@ while read -r res name; do
 done <"$work/check.res"
 counts=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/check.log" | head -1 | cut -d, -f1-2)
 check "lighttpd make check: all of it passes (run-tests.pl: ${counts:-no count})" "^0$" "$rc"
+
+# The same tests/*.t over TLS: every server of the harness listens with ssl.engine, and perl,
+# with libssa preloaded, sends each request over an IPPROTO_TLS socket (lightytest-tls.pl).  A
+# copy of the tests runs in $work, so the build tree's own tests/tmp is left alone.  Four tests
+# cannot pass over TLS, by what they test; they must fail, and only they.
+declare -A not_applicable=(
+	["core-condition.t:9"]='$HTTP["scheme"] == "http" is false over TLS (scheme https)'
+	["request.t:153"]='mod_proxy speaks plain HTTP to a backend that is itself TLS here'
+	["request.t:154"]='mod_proxy speaks plain HTTP to a backend that is itself TLS here'
+	["request.t:155"]='mod_proxy speaks plain HTTP to a backend that is itself TLS here'
+)
+tree=${LIGHTTPD_PORT_BUILD:-/tmp/lighttpd-port-build}/lighttpd-1.4.69
+tt=$work/tls-tests
+mkdir -p "$tt"
+cp -a "$tree/tests" "$tt/tests"
+ln -s "$tree/src" "$tt/src"
+rm -rf "$tt/tests/tmp"
+perl "$src/ports/lighttpd/lightytest-tls.pl" <"$tree/tests/LightyTest.pm" >"$tt/tests/LightyTest.pm"
+preload=$(pkg-config --variable=libdir ssa)/libssa.so.0
+(cd "$tt/tests" && export srcdir=$tt/tests top_builddir=$tt && sh prepare.sh >/dev/null &&
+	TLS_RUN_PEM=$pki/localhost-chain.pem TLS_RUN_KEY=$pki/localhost.key VERBOSE=1 \
+		LD_PRELOAD=$preload${LD_PRELOAD:+:$LD_PRELOAD} timeout 600 perl run-tests.pl) >"$work/tls-tests.log" 2>&1
+awk '/\.t \.\./ {f=$1; sub(/.*\//, "", f)} /^(not )?ok [0-9]+/ && f {print f, $0}' "$work/tls-tests.log" >"$work/tls-tests.res"
+for t in core-condition.t mod-fastcgi.t mod-scgi.t request.t; do
+	total=$(grep -c "^$t " "$work/tls-tests.res")
+	passed=$(grep "^$t ok " "$work/tls-tests.res" | grep -vic '# skip')
+	skipped=$(grep "^$t ok " "$work/tls-tests.res" | grep -ic '# skip')
+	note=""
+	[ "$skipped" -eq 0 ] || note=", $skipped skipped by the test itself"
+	unexpected=()
+	while read -r _ _ _ num rest; do
+		key=$t:$num
+		if [ -n "${not_applicable[$key]:-}" ]; then
+			ok "lighttpd's $t over TLS: test $num $rest # SKIP not applicable: ${not_applicable[$key]}"
+		else
+			unexpected+=("not ok $num $rest")
+		fi
+	done < <(grep "^$t not ok " "$work/tls-tests.res")
+	if [ "$total" -gt 0 ] && [ ${#unexpected[@]} -eq 0 ]; then
+		ok "lighttpd's $t over TLS: $passed of $total pass$note"
+	else
+		not_ok "lighttpd's $t over TLS: $passed of $total pass" "${unexpected[@]}" \
+			"$(grep -B6 "^#   Failed test" "$work/tls-tests.log" | head -40)"
+	fi
+done
 
 echo "1..$n"
