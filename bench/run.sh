@@ -666,7 +666,7 @@ table() {
 			base=$(cell openssl "$s" "$m")
 			for p in $peers; do
 				v=$(cell "$p" "$s" "$m")
-				if [ "$p" = openssl ] || [ "$v" = n/a ]; then row+=" $(fmt "$v") |"
+				if [ "$p" = openssl ] || [ "$(ratio "$v" "$base")" = n/a ]; then row+=" $(fmt "$v") |"
 				else row+=" $(fmt "$v") ($(ratio "$v" "$base")×) |"; fi
 			done
 			echo "$row"
@@ -740,6 +740,41 @@ targets() {
 	done
 }
 
+# How each figure moves as connections grow: handshake rates against one client, memory per
+# connection and the 64 B round trip against the same with no idle connections around.
+growth() {
+	local p k n line v base
+	echo
+	echo "### Growth with connections (medians)"
+	for p in $peers; do
+		[ -d "$tmp/res/$p" ] || continue
+		line=""
+		for kind in full res; do
+			base=$(cell "$p" "hs:$kind:1" hps)
+			[ "$base" = n/a ] && continue
+			line+="${line:+; }${kind/res/resumed} handshakes/s vs 1 client:"
+			for k in $hs_ks; do
+				[ "$k" = 1 ] && continue
+				line+=" ×$(ratio "$(cell "$p" "hs:$kind:$k" hps)" "$base") at $k"
+			done
+		done
+		v=""
+		for n in $idle_ns; do
+			[ "$(cell "$p" "idle:$n" rss_per_conn)" = n/a ] && continue
+			v+="${v:+ → }$(fmt "$(cell "$p" "idle:$n" rss_per_conn)") KiB at $n"
+		done
+		[ -n "$v" ] && line+="${line:+; }RSS per connection: $v"
+		base=$(cell "$p" rr:64 median_us)
+		v=""
+		for n in $idle_ns; do
+			[ "$(cell "$p" "idle:$n" median_us)" = n/a ] && continue
+			v+="${v:+,} $(fmt "$(cell "$p" "idle:$n" median_us)") µs with $n idle"
+		done
+		[ -n "$v" ] && line+="${line:+; }64 B round trip: $(fmt "$base") µs alone,$v"
+		[ -n "$line" ] && echo "- $p: $line"
+	done
+}
+
 notes() {
 	local p s m k
 	echo
@@ -757,23 +792,33 @@ notes() {
 	done < <(printf '%s\n' "${!failed[@]}" | sort)
 	[ "$any" = 0 ] && echo "- nothing: every peer ran every scenario"
 	echo
-	echo "### Noise: spread of the repetitions, (max − min) / median"
+	echo "### Noise: spread of the repetitions, (max − min) / median, over the rows"
+	echo "(medians of round trips, rates and memory; p99 rows apart, as they move most)"
+	spread() { # file -> spread in percent
+		sort -g "$1" | awk '{ v[NR] = $1 } END {
+			med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			if (med == 0) print 0; else printf "%.1f\n", 100 * (v[NR] - v[1]) / (med < 0 ? -med : med) }'
+	}
+	summary() { # spreads -> "median X%, worst Y%"
+		tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END {
+			if (NR) printf "median %s%%, worst %s%%", v[int((NR + 1) / 2)], v[NR]; else printf "n/a" }'
+	}
 	for p in $peers; do
 		[ -d "$tmp/res/$p" ] || continue
-		local f spreads=""
+		local f main="" tail=""
 		for s in $scenarios; do
 			for m in $(metrics_of "$s"); do
 				f=$tmp/res/$p/$s.$m
-				[ -s "$f" ] && spreads+=" $(sort -g "$f" | awk '{ v[NR] = $1 } END {
-					med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-					if (med == 0) print 0; else printf "%.1f\n", 100 * (v[NR] - v[1]) / (med < 0 ? -med : med) }')"
+				[ -s "$f" ] || continue
+				if [ "$m" = p99_us ]; then tail+=" $(spread "$f")"; else main+=" $(spread "$f")"; fi
 			done
 		done
-		echo "- $p: median $(tr ' ' '\n' <<<"$spreads" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { printf "%s", v[int((NR + 1) / 2)] }')%, worst $(tr ' ' '\n' <<<"$spreads" | sed '/^$/d' | sort -g | tail -n1)%"
+		echo "- $p: $(summary "$main"); p99 rows: $(summary "$tail")"
 	done
 	if [ -s "$tmp/load" ]; then
 		echo "- load average (1 min) sampled every 10 s during the run: $(sort -g "$tmp/load" | awk '{ v[NR] = $1 } END { printf "min %s, median %s, max %s", v[1], v[int((NR + 1) / 2)], v[NR] }')"
 	fi
+	growth
 	echo
 	echo "### Idle connections: where the memory is (KiB per connection, RSS; median run)"
 	for s in $scenarios; do
@@ -792,7 +837,7 @@ notes() {
 				END { printf "- %s: %s/%d\n", l, (u ? "unknown" : r), n }' "$tmp/res/$p/$s.resumed"
 		done
 	done | grep -v '^- tcp ' | grep -v '^- stunnel \|^- hitch ' || true
-	[ -s "$tmp/relay-resumption" ] && sed 's/^/- (stunnel client log, 50 handshakes) /' "$tmp/relay-resumption"
+	[ -s "$tmp/relay-resumption" ] && sed 's/^/- (stunnel client log, probe at start: 50 + 4 warm-up handshakes, 4 clients) /' "$tmp/relay-resumption"
 	echo
 	echo "### Negotiated (bulk and request/response connections)"
 	for p in $peers; do
@@ -863,6 +908,9 @@ make_plots() {
 		plot_data idle: rss_per_conn "$p" >"$d/mem.$p"
 		plot_data idle: median_us "$p" >"$d/idlert.$p"
 	done
+	local nodata=""
+	for p in $peers; do [ -s "$d/rr.$p" ] || [ -s "$d/hsf.$p" ] || [ -s "$d/mem.$p" ] || nodata+=" $p"; done
+	[ -n "$nodata" ] && nodata=" — no data:$nodata"
 	plotline() { # file-prefix -> gnuplot plot clause over the peers that have data
 		local pre=$1 q c="" i=1
 		for q in $peers; do
@@ -881,7 +929,7 @@ make_plots() {
 			i=$((i + 1))
 		done
 		echo "set output '$plot_dir/plot-message-size.png'"
-		echo "set multiplot layout 1,2 title 'Request/response on one connection ($reps rep(s), medians)'"
+		echo "set multiplot layout 1,2 title 'Request/response on one connection ($reps rep(s), medians)$nodata'"
 		echo "set logscale xy; set xlabel 'message size (bytes)'"
 		echo "set ylabel 'round trip, median (µs, lower is better)'; set title 'Round trip'"
 		echo "plot $(plotline rr)"
@@ -889,7 +937,7 @@ make_plots() {
 		echo "plot $(plotline rrtp)"
 		echo "unset multiplot"
 		echo "set output '$plot_dir/plot-handshakes.png'"
-		echo "set multiplot layout 1,2 title 'Handshakes per second against concurrent clients ($reps rep(s), medians)'"
+		echo "set multiplot layout 1,2 title 'Handshakes per second against concurrent clients ($reps rep(s), medians)$nodata'"
 		echo "set logscale xy; set xlabel 'concurrent clients'"
 		echo "set ylabel 'handshakes/s (higher is better)'; set key top right"
 		echo "set title 'Full handshakes'"
@@ -898,7 +946,7 @@ make_plots() {
 		echo "plot $(plotline hsr)"
 		echo "unset multiplot"
 		echo "set output '$plot_dir/plot-idle.png'"
-		echo "set multiplot layout 1,2 title 'Idle connections ($reps rep(s), medians)'"
+		echo "set multiplot layout 1,2 title 'Idle connections ($reps rep(s), medians)$nodata'"
 		echo "set logscale x; unset logscale y; set yrange [0:*]; set xlabel 'idle TLS connections'; set key top right"
 		echo "set ylabel 'RSS KiB per connection, all processes (lower is better)'; set title 'Memory per connection'"
 		echo "plot $(plotline mem)"
