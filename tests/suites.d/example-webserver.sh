@@ -99,4 +99,20 @@ check "https: certificate is the policy's (issued to localhost by the test inter
 	"subject: CN=localhost.*|issuer: CN=SSA Test Intermediate" \
 	"$(curl -sS -v -o /dev/null --cacert "$pki/ca.pem" "https://localhost:$port/" 2>&1)"
 
+# docs/ports.md's table: its web server row is this one-line diff, and for every patch the
+# script's lines written and taken out are what git counts as insertions and deletions.
+table=$("$src/ports/count-lines.sh" 2>&1)
+check "count-lines.sh: the web server row is 1 changed, 0 added, 0 removed" \
+	"^\| in-house web server \| [^|]* \| 1 \| 1 \| 0 \| 0 \| 0 \| \+1 -1 \|" "$table"
+for patch in "$src"/ports/*/*.patch; do
+	[ -f "$patch" ] || continue
+	port=$(basename "$(dirname "$patch")")
+	[ "$(ls "$src/ports/$port/"*.patch | wc -l)" = 1 ] || continue # rows sum a port's patches
+	want=$(git apply --numstat "$patch" | awk '{i += $1; d += $2} END {printf "+%d -%d", i, d}' |
+		sed -E ':a; s/([0-9])([0-9]{3})($|,| )/\1,\2\3/; ta')
+	got=$(grep "^| $port |" <<<"$table" | awk -F' [|] ' '{print $8}')
+	[ "$got" = "$want" ] && ok "count-lines.sh: $port's diff +/- ($got) is git's count" ||
+		not_ok "count-lines.sh: $port's diff +/- is git's count" "script: $got" "git apply --numstat: $want"
+done
+
 echo "1..$n"
