@@ -160,6 +160,7 @@ dl_secs() { # SIDE: seconds for the 1 GiB download
 }
 
 : >"$work/errors"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A res
 for r in $(seq "$reps"); do
 	for side in stock port; do
@@ -178,12 +179,18 @@ ka_s=$(median <<<"${res[stock.ka]}") ka_p=$(median <<<"${res[port.ka]}")
 cl_s=$(median <<<"${res[stock.close]}") cl_p=$(median <<<"${res[port.close]}")
 dl_s=$(median <<<"${res[stock.dl]}") dl_p=$(median <<<"${res[port.dl]}")
 mibs() { awk -v s="$1" 'BEGIN {printf "%.0f", 1024/s}'; }
+# Median of the ratios of each repetition's port and stock runs, which ran one after the other:
+# steadier than the ratio of medians when other work on the machine comes and goes.
+paired() { # KEY [inverse]
+	paste -d' ' <(tr ' ' '\n' <<<"${res[port.$1]}" | grep .) <(tr ' ' '\n' <<<"${res[stock.$1]}" | grep .) |
+		awk -v inv="${2:-0}" '{r = inv ? $2 / $1 : $1 / $2; printf "%s ", r}' | median | xargs printf '%.2f'
+}
 
 report() {
 	cat <<EOF
 # The lighttpd port against stock lighttpd with mod_openssl
 
-- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(uname -sr) $(uname -m); CPUs: $(nproc) ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
+- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(uname -sr) $(uname -m); CPUs: $(nproc) ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); load average (1, 5, 15 min) at the start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 - command: \`$cmdline\`
 - stock: \`/usr/sbin/lighttpd\` ($stock_ver, Debian packages lighttpd and lighttpd-mod-openssl), TLS in mod_openssl: $stock_tls
 - port: \`ports/out/sbin/lighttpd\` ($port_ver, ports/lighttpd), TLS by libssa $(pkg-config --modversion ssa) (in-process engine, SSA_ENGINE_THREADS default): $port_tls
@@ -191,12 +198,12 @@ report() {
 - wrk 4.1.0: \`wrk -t1 -c$conns -d${duration}s https://localhost:PORT/index.html\` (a 1 KiB file), and the same with \`-H 'Connection: close'\` (a full TLS 1.3 handshake per request); 1 GiB: \`curl -s --cacert ca.pem -o /dev/null -w '%{time_total}' https://localhost:PORT/large.bin\`
 - repetitions: $reps, stock and port interleaved; medians shown; client and servers share the machine's $(nproc) CPUs
 
-| scenario | metric | stock (mod_openssl) | port (libssa) | port ÷ stock |
-|---|---|---:|---:|---:|
-| keep-alive, 1 KiB file | requests/s (higher is better) | $(fmt "$ka_s") | $(fmt "$ka_p") | $(ratio "$ka_p" "$ka_s") |
-| new connection per request | requests/s (higher is better) | $(fmt "$cl_s") | $(fmt "$cl_p") | $(ratio "$cl_p" "$cl_s") |
-| 1 GiB download | seconds (lower is better) | $dl_s | $dl_p | $(ratio "$dl_p" "$dl_s") |
-| 1 GiB download | MiB/s (higher is better) | $(mibs "$dl_s") | $(mibs "$dl_p") | $(ratio "$dl_s" "$dl_p") |
+| scenario | metric | stock (mod_openssl) | port (libssa) | port ÷ stock | median of paired ratios |
+|---|---|---:|---:|---:|---:|
+| keep-alive, 1 KiB file | requests/s (higher is better) | $(fmt "$ka_s") | $(fmt "$ka_p") | $(ratio "$ka_p" "$ka_s") | $(paired ka) |
+| new connection per request | requests/s (higher is better) | $(fmt "$cl_s") | $(fmt "$cl_p") | $(ratio "$cl_p" "$cl_s") | $(paired close) |
+| 1 GiB download | seconds (lower is better) | $dl_s | $dl_p | $(ratio "$dl_p" "$dl_s") | $(paired dl) |
+| 1 GiB download | MiB/s (higher is better) | $(mibs "$dl_s") | $(mibs "$dl_p") | $(ratio "$dl_s" "$dl_p") | $(paired dl 1) |
 
 All runs (stock | port):
 - keep-alive requests/s: ${res[stock.ka]}| ${res[port.ka]}

@@ -47,6 +47,7 @@ install_deps() {
 	[ ${#need[@]} -eq 0 ] && return 0
 	[ "$(id -u)" -eq 0 ] || die "missing packages: ${need[*]}"
 	say "installing ${need[*]}"
+	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 }
 
