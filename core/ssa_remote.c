@@ -177,21 +177,28 @@ static int transact(struct call *c, int gone_errno)
 	struct iovec iov[3] = {{&c->req, sizeof(c->req)},
 			       {(void *)c->data, c->req.data_len},
 			       {(void *)c->file, c->req.file_len}};
-	int conn = conn_get();
+	int conn = conn_get(), sent;
 
 	c->req.magic = SSA_PROTO_MAGIC;
 	c->out_fd = -1;
+	sent = conn >= 0 ? ssa_proto_send(conn, iov, 3, c->fds, c->nfds) : -1;
+	if (conn >= 0 && sent < 0) {
+		/* A pooled connection to an ssad that has since restarted: once more, afresh. */
+		ssa_fd_close_owned(conn);
+		conn = dial();
+		sent = conn >= 0 ? ssa_proto_send(conn, iov, 3, c->fds, c->nfds) : -1;
+	}
 	if (conn < 0) {
-		if (!warned)
+		if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
 			fprintf(stderr, "ssa: ssad is not running at %s: %s\n", daemon_path(),
 				strerror(errno));
-		warned = true;
 		return errno = gone_errno, -1;
 	}
-	if (ssa_proto_send(conn, iov, 3, c->fds, c->nfds) < 0 || read_reply(conn, c) < 0) {
+	if (sent < 0 || read_reply(conn, c) < 0) {
 		ssa_fd_close_owned(conn);
 		return errno = gone_errno, -1;
 	}
+	warned = false; /* say it again if it goes away again */
 	conn_put(conn);
 	return 0;
 }

@@ -233,7 +233,7 @@ static int drop_privileges(int lfd)
 	if (pw->pw_uid == 0)
 		return 0;
 	if (ssad_monitor_start(lfd) < 0 || setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0 || setuid(0) == 0) {
+	    setuid(pw->pw_uid) < 0 || setuid(0) == 0 || ssad_monitor_bind_life() < 0) {
 		ssad_log(LOG_ERR, "cannot become %s: %s", name, strerror(errno));
 		return -1;
 	}

@@ -34,6 +34,7 @@ const struct ssa_policy *ssad_profile_for(const char *exe, char *err, size_t err
 
 /* The executable of the process behind pidfd, from the privileged monitor (ssad_monitor.c). */
 int ssad_monitor_start(int listen_fd);
+int ssad_monitor_bind_life(void);
 int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size);
 
 /* Serves one control connection until it closes (ssad_serve.c); takes conn and caller. */

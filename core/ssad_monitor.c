@@ -112,10 +112,24 @@ int ssad_monitor_start(int listen_fd)
 		monitor_main(sv[1]);
 	}
 	close(sv[1]);
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* a worker without its monitor is not left behind */
-	if (getppid() == 1)
-		_exit(1);
 	monitor_fd = sv[0];
+	return 0;
+}
+
+/*
+ * A worker without its monitor is not left behind: it dies with it.  Set once the worker runs
+ * as its user, since changing credentials clears the parent-death signal.
+ */
+int ssad_monitor_bind_life(void)
+{
+	pid_t monitor = getppid();
+
+	if (monitor_fd < 0)
+		return 0;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return -1;
+	if (getppid() != monitor || monitor == 1)
+		_exit(1); /* it died before the signal was armed */
 	return 0;
 }
 

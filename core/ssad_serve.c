@@ -363,8 +363,27 @@ static int op_lookup(struct request *r)
 	return outcome(r, 0);
 }
 
+/* Every operation but SOCKET and UPGRADE acts on a TLS socket of ssad's, named by its A. */
+static bool names_our_socket(struct request *r)
+{
+	struct ssa_sock *s;
+
+	if (r->h.op == SSA_OP_SOCKET || r->h.op == SSA_OP_UPGRADE)
+		return true;
+	if ((s = target(r)) == NULL)
+		return false;
+	ssa_sock_unref(s);
+	return true;
+}
+
 static void dispatch(struct request *r)
 {
+	if (r->h.op == 0 || r->h.op >= SSA_OP_MAX) {
+		refuse(r, EOPNOTSUPP);
+		return;
+	}
+	if (!names_our_socket(r))
+		return;
 	switch (r->h.op) {
 	case SSA_OP_SOCKET:
 		op_socket(r);
