@@ -83,7 +83,7 @@ sum=$(sha256sum <"$work/data" | cut -d' ' -f1)
 
 # nc -S to nc -S, both ways.  -q 0: shutdown(SHUT_WR) at the end of stdin, then exit.
 port=$(free_port)
-"$nc" -S -l -p "$port" </dev/null 2>"$work/l1.err" | sha256sum >"$work/l1.sum" &
+"$nc" -S -l -s 127.0.0.1 -p "$port" </dev/null 2>"$work/l1.err" | sha256sum >"$work/l1.sum" &
 pids+=($!)
 wait_listen "$port"
 timeout 120 "$nc" -S -q 0 localhost "$port" <"$work/data" 2>"$work/c1.err"
@@ -91,7 +91,7 @@ wait "${pids[-1]}"
 same "nc -S -> nc -S -l: $mib MiB, same sha256" "$work/l1.sum"
 
 port=$(free_port)
-"$nc" -S -l -q 0 -p "$port" <"$work/data" 2>"$work/l2.err" &
+"$nc" -S -l -s 127.0.0.1 -q 0 -p "$port" <"$work/data" 2>"$work/l2.err" &
 pids+=($!)
 wait_listen "$port"
 timeout 120 "$nc" -S localhost "$port" </dev/null 2>"$work/c2.err" | sha256sum >"$work/c2.sum"
@@ -123,7 +123,7 @@ wait "${pids[-1]}" 2>/dev/null
 
 # openssl s_client verifies our listener; -nocommands: the data holds lines starting with Q or R.
 port=$(free_port)
-"$nc" -S -l -p "$port" </dev/null 2>"$work/l5.err" | sha256sum >"$work/l5.sum" &
+"$nc" -S -l -s 127.0.0.1 -p "$port" </dev/null 2>"$work/l5.err" | sha256sum >"$work/l5.sum" &
 pids+=($!)
 wait_listen "$port"
 s_client "$port" -nocommands <"$work/data" >"$work/s5.out" 2>&1
@@ -132,16 +132,16 @@ check "openssl s_client -> nc -S -l: certificate verified" "Verify return code: 
 same "openssl s_client -> nc -S -l: $mib MiB, same sha256" "$work/l5.sum"
 
 port=$(free_port)
-"$nc" -S -l -q 0 -p "$port" <"$work/data" 2>"$work/l6.err" &
+"$nc" -S -l -s 127.0.0.1 -q 0 -p "$port" <"$work/data" 2>"$work/l6.err" &
 pids+=($!)
 wait_listen "$port"
 s_client "$port" -quiet </dev/null 2>"$work/s6.err" | sha256sum >"$work/s6.sum"
 same "nc -S -l -> openssl s_client -quiet: $mib MiB, same sha256" "$work/s6.sum"
 wait "${pids[-1]}"
 
-# Refusals.  The listener's certificate names localhost and 127.0.0.1, not 127.0.0.2.
+# Refusals.  The listener (on 127.0.0.2) has the certificate of localhost and 127.0.0.1.
 port=$(free_port)
-"$nc" -S -l -p "$port" </dev/null >"$work/l7.out" 2>&1 &
+"$nc" -S -l -s 127.0.0.2 -p "$port" </dev/null >"$work/l7.out" 2>&1 &
 pids+=($!)
 wait_listen "$port"
 out=$(echo secret | timeout 20 "$nc" -S 127.0.0.2 "$port" 2>&1)
@@ -165,14 +165,14 @@ wait "${pids[-1]}" 2>/dev/null
 check "openssl s_server never got the data" "^$" "$(grep secret "$work/s8.out")"
 
 printf 'default = { trust-file = "%s/ca.pem"; };\n' "$pki" >"$work/nocert.conf"
-out=$(SSA_CONFIG=$work/nocert.conf timeout 10 "$nc" -S -l -p "$(free_port)" </dev/null 2>&1)
+out=$(SSA_CONFIG=$work/nocert.conf timeout 10 "$nc" -S -l -s 127.0.0.1 -p "$(free_port)" </dev/null 2>&1)
 check "nc -S -l without a certificate in the policy: TLS_ERROR says so" "^TLS listen: no certificate" "$out"
 out=$(timeout 10 "$nc" -S -u localhost 53 </dev/null 2>&1)
 check "nc -S -u: refused (no DTLS), not silently plain UDP" "Can't get socket : Protocol not supported" "$out"
 
 # Without -S nothing changed: plain TCP both ways, and what -S sends is a TLS ClientHello.
 port=$(free_port)
-"$nc" -l -p "$port" </dev/null 2>/dev/null | sha256sum >"$work/l9.sum" &
+"$nc" -l -s 127.0.0.1 -p "$port" </dev/null 2>/dev/null | sha256sum >"$work/l9.sum" &
 pids+=($!)
 wait_listen "$port"
 head -c 1048576 "$work/data" | timeout 20 "$nc" -q 0 127.0.0.1 "$port"
@@ -197,7 +197,7 @@ check "plain nc reads a plain TCP server" "^plain hello$" "$out"
 check "plain nc writes plain TCP" "^plain reply$" "$(cat "$work/py.out")"
 
 port=$(free_port)
-"$nc" -l -p "$port" -w 5 </dev/null >"$work/hello.bin" 2>/dev/null &
+"$nc" -l -s 127.0.0.1 -p "$port" -w 5 </dev/null >"$work/hello.bin" 2>/dev/null &
 pids+=($!)
 wait_listen "$port"
 timeout 20 "$nc" -S -w 2 localhost "$port" </dev/null >/dev/null 2>&1
