@@ -143,7 +143,7 @@ wrk_rps() {
 	local side=$1 p=${1}_port log
 	shift
 	log=$work/wrk.$side.$RANDOM.log
-	wrk -t1 -c"$conns" -d"${duration}s" "$@" "https://localhost:${!p}/index.html" >"$log" 2>&1 ||
+	timeout $((duration + 60)) wrk -t1 -c"$conns" -d"${duration}s" "$@" "https://localhost:${!p}/index.html" >"$log" 2>&1 ||
 		die "wrk failed on $side: $(tail -3 "$log")"
 	if grep -qE 'Non-2xx|Socket errors' "$log"; then
 		grep -E 'Non-2xx|Socket errors' "$log" | sed "s/^/$side: /" >>"$work/errors"
@@ -153,9 +153,9 @@ wrk_rps() {
 
 dl_secs() { # SIDE: seconds for the 1 GiB download
 	local p=${1}_port size secs
-	read -r size secs < <(curl -s --cacert "$pki/ca.pem" -o /dev/null -w '%{size_download} %{time_total}\n' \
-		"https://localhost:${!p}/large.bin")
-	[ "$size" = 1073741824 ] || die "$1: download of $size bytes instead of 1073741824"
+	read -r size secs < <(curl -s --max-time 300 --cacert "$pki/ca.pem" -o /dev/null \
+		-w '%{size_download} %{time_total}\n' "https://localhost:${!p}/large.bin")
+	[ "$size" = 1073741824 ] || die "$1: the 1 GiB download got ${size:-no} bytes in ${secs:-?} s"
 	echo "$secs"
 }
 
