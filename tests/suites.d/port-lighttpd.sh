@@ -15,7 +15,7 @@ work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-if bash "$src/ports/lighttpd/build.sh" >"$work/build.log" 2>&1; then
+if timeout 900 bash "$src/ports/lighttpd/build.sh" >"$work/build.log" 2>&1; then
 	ok "ports/lighttpd/build.sh: $lighttpd is built and current"
 else
 	not_ok "ports/lighttpd/build.sh" "$(tail -20 "$work/build.log")"
@@ -95,7 +95,7 @@ start() {
 }
 
 url=https://localhost:$tls
-curl_tls() { timeout 60 curl -sS --cacert "$pki/ca.pem" "$@"; }
+curl_tls() { timeout 120 curl -sS --cacert "$pki/ca.pem" "$@"; }
 
 if start main "$work/lighttpd.conf"; then
 	ok "lighttpd starts with ssl.engine on an IPPROTO_TLS listener"
@@ -111,15 +111,15 @@ check "curl: 1 GiB static file (sendfile to the TLS socket), checksum" "^$(cat "
 	"$(curl_tls "$url/large.bin" 2>&1 | md5sum | cut -d' ' -f1)"
 if [ -x /usr/bin/wget ]; then
 	check "/usr/bin/wget: small file, verified with the test CA" "^small file over TLS$" \
-		"$(timeout 60 /usr/bin/wget -q --ca-certificate="$pki/ca.pem" -O - "$url/small.txt" 2>&1)"
+		"$(timeout 120 /usr/bin/wget -q --ca-certificate="$pki/ca.pem" -O - "$url/small.txt" 2>&1)"
 	check "/usr/bin/wget: 1 GiB file, checksum" "^$(cat "$work/large.md5")$" \
-		"$(timeout 60 /usr/bin/wget -q --ca-certificate="$pki/ca.pem" -O - "$url/large.bin" 2>&1 | md5sum | cut -d' ' -f1)"
+		"$(timeout 120 /usr/bin/wget -q --ca-certificate="$pki/ca.pem" -O - "$url/large.bin" 2>&1 | md5sum | cut -d' ' -f1)"
 else
 	ok "/usr/bin/wget # SKIP Debian's wget is not installed"
 fi
 if [ -x "$out/bin/wget" ]; then
 	check "the wget port (ports/out/bin/wget): 1 GiB file, checksum" "^$(cat "$work/large.md5")$" \
-		"$(timeout 60 "$out/bin/wget" -q --ca-certificate="$pki/ca.pem" -O - "$url/large.bin" 2>&1 | md5sum | cut -d' ' -f1)"
+		"$(timeout 120 "$out/bin/wget" -q --ca-certificate="$pki/ca.pem" -O - "$url/large.bin" 2>&1 | md5sum | cut -d' ' -f1)"
 fi
 
 out_ka=$(curl_tls -v "$url/small.txt" "$url/small.txt" 2>&1)
