@@ -48,7 +48,8 @@ static int create_tls_socket(int domain, int type, int net_fd)
 	s->generation = ssa_engine_generation();
 	s->engine = ssa_engine_pick();
 	s->net_fd = net_fd >= 0 ? net_fd
-				: sys_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+				: ssa_fd_above_stdio(sys_socket(
+				      domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
 	if (s->engine == NULL || s->net_fd < 0)
 		goto fail;
 	if (net_fd < 0)
@@ -144,12 +145,14 @@ void ssa_begin_call(struct ssa_sock *s)
 SSA_EXPORT int ssa_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
-	int rc;
+	int saved = errno, rc;
 
 	if (s == NULL)
 		return sys_connect(fd, addr, len);
 	ssa_begin_call(s);
 	rc = s->remote ? ssa_remote_connect(s, fd, addr, len) : ssa_connect_tls(s, fd, addr, len);
+	if (rc == 0)
+		errno = saved; /* a success leaves errno as it was, as the system call does */
 	ssa_sock_unref(s);
 	return rc;
 }

@@ -231,7 +231,7 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 		return ssa_fail(s, SSA_E_INHERITED, NULL);
 	if (!s->upgrade && set_destinations(s, addr, len) < 0)
 		return -1;
-	s->app_dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	s->app_dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	ssa_debug(s, "connect: called");
 	if (s->opts.early_data && !s->upgrade)
 		return connect_now_handshake_later(s);

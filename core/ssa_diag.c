@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/netlink.h>
@@ -22,14 +23,27 @@
 static pthread_mutex_t diag_lock = PTHREAD_MUTEX_INITIALIZER;
 static int diag_fd = -1;
 static pid_t diag_owner;
+static ino_t diag_ino;
+
+/* Still our netlink socket?  The program may have dup2()ed something onto its number. */
+static bool still_ours(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_ino == diag_ino;
+}
 
 static int diag_socket(void)
 {
-	if (diag_fd >= 0 && diag_owner == getpid())
+	struct stat st;
+
+	if (diag_fd >= 0 && diag_owner == getpid() && still_ours(diag_fd))
 		return diag_fd;
 	/* sys_*: the interposed names would take the registry's lock, held during fork(). */
-	diag_fd = sys_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	diag_fd = ssa_fd_above_stdio(
+	    sys_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
 	diag_owner = getpid();
+	diag_ino = diag_fd >= 0 && fstat(diag_fd, &st) == 0 ? st.st_ino : 0;
 	if (diag_fd >= 0) {
 		struct timeval tv = {.tv_sec = 1};
 

@@ -284,7 +284,7 @@ static void dispatch_app(struct ssa_sock *s, uint32_t ev)
 		ssa_listen_app_ready(s, ev);
 	else if (s->handshake_done)
 		ssa_relay_app_ready(s, ev);
-	else if (s->early_wait && (ev & EPOLLIN))
+	else if (s->early_wait && (ev & EPOLLIN) && ssa_app_wrote(s))
 		ssa_connect_early_go(s);
 	else if (ev & (EPOLLHUP | EPOLLERR))
 		ssa_engine_release(s); /* closed before it was ever connected */
@@ -413,8 +413,8 @@ static struct ssa_engine *engine_start(void)
 
 	if (e == NULL)
 		return NULL;
-	e->epfd = epoll_create1(EPOLL_CLOEXEC);
-	e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	e->epfd = ssa_fd_above_stdio(epoll_create1(EPOLL_CLOEXEC));
+	e->evfd = ssa_fd_above_stdio(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	e->scratch = malloc(SSA_SCRATCH_SIZE);
 	if (e->epfd < 0 || e->evfd < 0 || e->scratch == NULL)
 		goto fail;

@@ -7,12 +7,30 @@
  */
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include "ssa_internal.h"
 
 #define SSA_FDSET_BITS (1u << 20)
 #define WORD_BITS      (8 * sizeof(unsigned long))
 
 static unsigned long owned[SSA_FDSET_BITS / WORD_BITS];
+
+/*
+ * Our descriptors stay above 0, 1 and 2: a program that closed its standard streams and then
+ * dup2()s a connection onto one of them (inetd style) must not overwrite one of ours, nor we
+ * write into its connection.
+ */
+int ssa_fd_above_stdio(int fd)
+{
+	int moved;
+
+	if (fd < 0 || fd > 2)
+		return fd;
+	moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	sys_close(fd);
+	return moved;
+}
 
 void ssa_fd_own(int fd)
 {

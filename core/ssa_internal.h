@@ -237,6 +237,7 @@ SSA_HIDDEN ssize_t sys_sendto(int fd, const void *buf, size_t len, int flags,
 			      const struct sockaddr *addr, socklen_t addrlen);
 
 /* Descriptors the engine owns: closed in a forked child, which has no engine. */
+SSA_HIDDEN int ssa_fd_above_stdio(int fd);
 SSA_HIDDEN void ssa_fd_own(int fd);
 SSA_HIDDEN void ssa_fd_disown(int fd);
 SSA_HIDDEN void ssa_fd_close_all_owned(void);
@@ -272,6 +273,7 @@ SSA_HIDDEN int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd) SSA
 SSA_HIDDEN int ssa_guard_plant(int app_fd, int engine_fd);
 SSA_HIDDEN ssize_t ssa_app_read(struct ssa_sock *s, void *buf, size_t len);
 SSA_HIDDEN void ssa_guard_restore(int engine_fd);
+SSA_HIDDEN bool ssa_app_wrote(struct ssa_sock *s);
 SSA_HIDDEN void ssa_guard_remove(int engine_fd);
 
 /* --- TLS contexts and trust (ssa_tlsctx.c) --- */

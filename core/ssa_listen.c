@@ -160,7 +160,8 @@ void ssa_listen_net_ready(struct ssa_sock *s)
 	struct ssa_listener *l = s->listener;
 
 	for (int i = 0; i < SSA_ACCEPTS_PER_WAKE; i++) {
-		int fd = sys_accept4(s->net_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = ssa_fd_above_stdio(
+		    sys_accept4(s->net_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
 		struct ssa_sock *c;
 
 		if (fd < 0)

@@ -114,10 +114,10 @@ static int find_app_end(struct ssa_sock *s)
 	struct dirent *de;
 	struct stat st;
 	DIR *d;
-	int fd = s->app_dup >= 0 ? fcntl(s->app_dup, F_DUPFD_CLOEXEC, 0) : -1;
+	int fd = s->app_dup >= 0 ? fcntl(s->app_dup, F_DUPFD_CLOEXEC, 3) : -1;
 
 	if (fd < 0 && s->app_fd >= 0)
-		fd = fcntl(s->app_fd, F_DUPFD_CLOEXEC, 0);
+		fd = fcntl(s->app_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == s->app_ino)
 		return fd;
 	if (fd >= 0)
@@ -133,7 +133,7 @@ static int find_app_end(struct ssa_sock *s)
 		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
 		n = readlink(path, link, sizeof(link) - 1);
 		if (n > 0 && (link[n] = '\0', strcmp(link, want) == 0))
-			fd = fcntl(atoi(de->d_name), F_DUPFD_CLOEXEC, 0);
+			fd = fcntl(atoi(de->d_name), F_DUPFD_CLOEXEC, 3);
 	}
 	closedir(d);
 	return fd;

@@ -76,7 +76,7 @@ static int dial(void)
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return errno = ENAMETOOLONG, -1;
 	memcpy(sun.sun_path, path, strlen(path));
-	fd = sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = ssa_fd_above_stdio(sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (fd < 0)
 		return -1;
 	if (sys_connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
@@ -89,6 +89,19 @@ static int dial(void)
 	return fd;
 }
 
+/* A pooled number may have been taken over by the program (dup2): then it is not ours. */
+static bool still_a_connection(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+	struct sockaddr_un peer;
+	socklen_t plen = sizeof(peer);
+
+	return sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
+	       sys_getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 &&
+	       peer.sun_family == AF_UNIX && strcmp(peer.sun_path, daemon_path()) == 0;
+}
+
 static int conn_get(void)
 {
 	int fd = -1;
@@ -98,8 +111,13 @@ static int conn_get(void)
 		pool_size = 0;
 		pool_pid = getpid();
 	}
-	if (pool_size > 0)
+	while (fd < 0 && pool_size > 0) {
 		fd = pool[--pool_size];
+		if (!still_a_connection(fd)) {
+			ssa_fd_disown(fd); /* the number is the program's now: leave it alone */
+			fd = -1;
+		}
+	}
 	pthread_mutex_unlock(&pool_lock);
 	return fd >= 0 ? fd : dial();
 }
@@ -168,6 +186,14 @@ bad:
 	return errno = EPROTO, -1;
 }
 
+/* Said once per outage, on standard error: the call's own errno cannot tell it all. */
+static int service_gone(int gone_errno)
+{
+	if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+		fprintf(stderr, "ssa: ssad is not running at %s\n", daemon_path());
+	return errno = gone_errno, -1;
+}
+
 /*
  * One request and its reply.  -1 only when ssad cannot be reached or broke off: the errno
  * then says the service is gone (ECONNRESET on a live socket, ECONNREFUSED for a new one).
@@ -188,15 +214,11 @@ static int transact(struct call *c, int gone_errno)
 		conn = dial();
 		sent = conn >= 0 ? ssa_proto_send(conn, iov, 3, c->fds, c->nfds) : -1;
 	}
-	if (conn < 0) {
-		if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
-			fprintf(stderr, "ssa: ssad is not running at %s: %s\n", daemon_path(),
-				strerror(errno));
-		return errno = gone_errno, -1;
-	}
+	if (conn < 0)
+		return service_gone(gone_errno);
 	if (sent < 0 || read_reply(conn, c) < 0) {
 		ssa_fd_close_owned(conn);
-		return errno = gone_errno, -1;
+		return service_gone(gone_errno);
 	}
 	warned = false; /* say it again if it goes away again */
 	conn_put(conn);

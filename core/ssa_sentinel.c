@@ -56,6 +56,23 @@ ssize_t ssa_app_read(struct ssa_sock *s, void *buf, size_t len)
 	return n;
 }
 
+/*
+ * Has the application written since the last read?  In ssad E is never empty, so readiness
+ * alone cannot tell; a peek past the guard can (and the offset is put back).
+ */
+bool ssa_app_wrote(struct ssa_sock *s)
+{
+	unsigned char b;
+	ssize_t n;
+
+	if (!ssa_serving_daemon)
+		return true;
+	n = recv(s->engine_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
+		peek_past_guard(s->engine_fd);
+	return n > 0;
+}
+
 /* After the engine consumed bytes itself (the connect filler): peek past the guard again. */
 void ssa_guard_restore(int engine_fd)
 {

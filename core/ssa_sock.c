@@ -150,6 +150,11 @@ int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
+	sv[1] = ssa_fd_above_stdio(sv[1]);
+	if (sv[1] < 0) {
+		sys_close(sv[0]);
+		return -1;
+	}
 	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0)
 		goto fail;
 	if (!(type_flags & SOCK_CLOEXEC) && fcntl(sv[0], F_SETFD, 0) < 0)

@@ -67,7 +67,7 @@ static int swap_in_app_end(struct ssa_sock *s, int fd)
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), app, eng;
 	struct stat st;
 
-	if (fl < 0 || fdfl < 0 || (s->net_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+	if (fl < 0 || fdfl < 0 || (s->net_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
 		return -1;
 	ssa_fd_own(s->net_fd);
 	if (fcntl(s->net_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||

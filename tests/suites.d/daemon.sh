@@ -209,7 +209,9 @@ pids+=($!)
 sleep 0.5
 exec {hold_in}> >(as ssa-alice timeout 60 "$client" hold "$hport" localhost >"$work/hold.log" 2>&1)
 for _ in $(seq 250); do grep -q connected "$work/hold.log" && break; sleep 0.02; done
+doomed=$(worker_pid)
 { kill -KILL "$ssad_pid" && wait "$ssad_pid"; } 2>/dev/null
+for _ in $(seq 100); do [ -d "/proc/$doomed" ] || break; sleep 0.02; done # its parent-death signal
 echo read >&"$hold_in"
 echo new >&"$hold_in"
 sleep 0.5
