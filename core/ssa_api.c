@@ -47,9 +47,10 @@ static int create_tls_socket(int domain, int type, int net_fd)
 		ssa_fd_own(net_fd); /* from here on s holds it, and frees it with itself */
 	s->generation = ssa_engine_generation();
 	s->engine = ssa_engine_pick();
-	s->net_fd = net_fd >= 0 ? net_fd
-				: ssa_fd_above_stdio(sys_socket(
-				      domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+	s->net_fd = net_fd >= 0
+			? net_fd
+			: ssa_fd_above_stdio(sys_socket(
+			      domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
 	if (s->engine == NULL || s->net_fd < 0)
 		goto fail;
 	if (net_fd < 0)

@@ -39,8 +39,8 @@
 	X(SSA_E_RESOURCES, ENOMEM, "out of resources")                                             \
 	X(SSA_E_ENGINE, EIO, "TLS engine unavailable")                                             \
 	X(SSA_E_FAMILY, EAFNOSUPPORT, "address family not supported for TLS")                      \
-	X(SSA_E_INHERITED, EOPNOTSUPP, "socket's TLS engine belongs to another process")          \
-	X(SSA_E_DAEMON_GONE, ECONNRESET, "the TLS service ssad cannot be reached")                         \
+	X(SSA_E_INHERITED, EOPNOTSUPP, "socket's TLS engine belongs to another process")           \
+	X(SSA_E_DAEMON_GONE, ECONNRESET, "the TLS service ssad cannot be reached")                 \
 	X(SSA_E_USER_LIMIT, EMFILE, "this user has as many TLS sockets as the policy allows")
 
 enum ssa_error_code {

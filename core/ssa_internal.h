@@ -108,7 +108,7 @@ struct ssa_sock {
 	bool counted;                    /* ssad: counts against its user's user-sockets */
 	int spare_fds[SSA_MAX_SPARES];   /* ssad: the caller's TCP sockets for later addresses */
 	unsigned nspares;
-	uid_t owner_uid;                 /* the user it serves: sessions never cross users */
+	uid_t owner_uid; /* the user it serves: sessions never cross users */
 
 	/* Shared; under lock.  refs: table + engine + transient users. */
 	pthread_mutex_t lock;
@@ -188,7 +188,7 @@ SSA_HIDDEN void ssa_debug(struct ssa_sock *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* --- backends --- */
-SSA_HIDDEN extern bool ssa_serving_daemon; /* this process is ssad */
+SSA_HIDDEN extern bool ssa_serving_daemon;       /* this process is ssad */
 SSA_HIDDEN bool ssa_daemon_backend_active(void); /* TLS sockets go to ssad (ssa_remote.c) */
 SSA_HIDDEN int ssa_socket_adopt(int domain, int type, int net_fd);
 SSA_HIDDEN void ssa_begin_call(struct ssa_sock *s); /* an acting call clears TLS_ERROR */

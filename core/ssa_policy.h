@@ -42,10 +42,10 @@ struct ssa_policy {
 	int security_level; /* OpenSSL security level: 2 rejects RSA-1024 and SHA-1 */
 	bool early_data;    /* servers take TLS 1.3 0-RTT data */
 	bool log_connections;
-	bool log_syslog; /* log-target = "syslog" (else stderr) */
-	int backend;     /* SSA_BACKEND_* (the program's own profile decides) */
-	bool daemon_fallback; /* daemon not running: TLS in-process instead of failing */
-	int user_sockets;     /* ssad: most TLS sockets one user may hold, 0 = no limit */
+	bool log_syslog;               /* log-target = "syslog" (else stderr) */
+	int backend;                   /* SSA_BACKEND_* (the program's own profile decides) */
+	bool daemon_fallback;          /* daemon not running: TLS in-process instead of failing */
+	int user_sockets;              /* ssad: most TLS sockets one user may hold, 0 = no limit */
 	struct ssl_ctx_st *client_ctx; /* built on first use (ssa_tlsctx.c) */
 };
 

@@ -81,7 +81,8 @@ int ssa_proto_recv(int sock, void *buf, size_t len, int *fds, int max, int *nfds
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0)
-			errno = got == 0 ? ENOTCONN : ECONNRESET; /* closed between messages, or within */
+			errno = got == 0 ? ENOTCONN
+					 : ECONNRESET; /* closed between messages, or within */
 		if (n <= 0)
 			goto fail;
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
@@ -108,6 +109,7 @@ fail:
 	close_all(fds, *nfds);
 	*nfds = 0;
 	if (got == len)
-		errno = ECONNRESET; /* too many descriptors: a peer that does not follow the protocol */
+		errno =
+		    ECONNRESET; /* too many descriptors: a peer that does not follow the protocol */
 	return -1;
 }

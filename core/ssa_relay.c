@@ -267,9 +267,8 @@ static int pump_to_net(struct ssa_sock *s)
 	 * E is empty (or T blocks) rather than for a fixed number of rounds.
 	 */
 	/* ssad watches E edge-triggered (ssa_sentinel.c): it reads until EAGAIN. */
-	for (int round = 0; (round < SSA_ROUNDS || s->exit_flush || ssa_serving_daemon) &&
-			    !s->app_eof;
-	     round++) {
+	for (int round = 0;
+	     (round < SSA_ROUNDS || s->exit_flush || ssa_serving_daemon) && !s->app_eof; round++) {
 		ssize_t n = s->engine_fd < 0 ? 0 : ssa_app_read(s, chunk, SSA_SCRATCH_SIZE);
 		int r;
 

@@ -175,8 +175,7 @@ static int read_reply(int conn, struct call *c)
 	if (c->rep.magic != SSA_PROTO_MAGIC || c->rep.data_len > SSA_PROTO_MAX_DATA ||
 	    c->rep.data_len > c->out_size)
 		goto bad;
-	if (c->rep.data_len > 0 &&
-	    ssa_proto_recv(conn, c->out, c->rep.data_len, fds, 0, &n, 0) < 0)
+	if (c->rep.data_len > 0 && ssa_proto_recv(conn, c->out, c->rep.data_len, fds, 0, &n, 0) < 0)
 		goto bad;
 	return 0;
 bad:
@@ -461,9 +460,8 @@ static void read_named_file(const void *val, socklen_t len, struct file_bytes *f
 		while (d != NULL && (de = readdir(d)) != NULL) {
 			struct stat est;
 
-			if (de->d_name[0] == '.' ||
-			    snprintf(entry, sizeof(entry), "%s/%s", path, de->d_name) >=
-				(int)sizeof(entry))
+			if (de->d_name[0] == '.' || snprintf(entry, sizeof(entry), "%s/%s", path,
+							     de->d_name) >= (int)sizeof(entry))
 				continue;
 			if (stat(entry, &est) == 0 && S_ISREG(est.st_mode))
 				append_file(f, entry);
@@ -539,7 +537,8 @@ int ssa_remote_getsockopt(struct ssa_sock *s, int fd, int level, int name, void 
 
 	if (len == NULL)
 		return errno = EFAULT, -1;
-	c.req.c = val != NULL ? (int32_t)(*len < SSA_PROTO_MAX_DATA ? *len : SSA_PROTO_MAX_DATA) : 0;
+	c.req.c =
+	    val != NULL ? (int32_t)(*len < SSA_PROTO_MAX_DATA ? *len : SSA_PROTO_MAX_DATA) : 0;
 	c.out = val;
 	c.out_size = (size_t)c.req.c;
 	if (call_on(s, fd, &c) < 0 && c.rep.magic != SSA_PROTO_MAGIC) {
@@ -560,9 +559,7 @@ int ssa_remote_getsockopt(struct ssa_sock *s, int fd, int level, int name, void 
 int ssa_remote_name(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 {
 	struct sockaddr_storage ss;
-	struct call c = {.req = {.op = SSA_OP_NAME, .a = peer},
-			 .out = &ss,
-			 .out_size = sizeof(ss)};
+	struct call c = {.req = {.op = SSA_OP_NAME, .a = peer}, .out = &ss, .out_size = sizeof(ss)};
 
 	if (addr == NULL || len == NULL)
 		return errno = EFAULT, -1;

@@ -109,9 +109,9 @@ static char *session_key(struct ssa_sock *s)
 				  name, sizeof(name));
 	}
 	snprintf(key, n, "%u|%016llx|%s|%s|%p|%x|%x|%s", (unsigned)s->owner_uid,
-		 (unsigned long long)s->opts.context, name,
-		 port, (void *)s->opts.trust, (unsigned)s->opts.version_min,
-		 (unsigned)s->opts.version_max, client_identity(s, id, sizeof(id)));
+		 (unsigned long long)s->opts.context, name, port, (void *)s->opts.trust,
+		 (unsigned)s->opts.version_min, (unsigned)s->opts.version_max,
+		 client_identity(s, id, sizeof(id)));
 	return key;
 }
 

@@ -58,14 +58,15 @@ void ssad_log(int priority, const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ssad [--config FILE] [--socket PATH] [--user NAME] [--syslog] "
-		   "[--verbose]\n"
-		   "  --config FILE  TLS policy (default %s, built-in defaults if absent)\n"
-		   "  --socket PATH  where programs reach ssad (default %s)\n"
-		   "  --user NAME    run as NAME after start-up (default: ssad, when started as "
-		   "root)\n"
-		   "  --syslog       log to syslog instead of stderr\n"
-		   "  --verbose      log every caller\n",
+	fprintf(f,
+		"usage: ssad [--config FILE] [--socket PATH] [--user NAME] [--syslog] "
+		"[--verbose]\n"
+		"  --config FILE  TLS policy (default %s, built-in defaults if absent)\n"
+		"  --socket PATH  where programs reach ssad (default %s)\n"
+		"  --user NAME    run as NAME after start-up (default: ssad, when started as "
+		"root)\n"
+		"  --syslog       log to syslog instead of stderr\n"
+		"  --verbose      log every caller\n",
 		SSA_POLICY_DEFAULT_PATH, SSA_DAEMON_SOCKET);
 }
 

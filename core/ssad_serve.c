@@ -445,8 +445,7 @@ static int read_request(int conn, struct request *r)
 {
 	int none;
 
-	if (ssa_proto_recv(conn, &r->h, sizeof(r->h), r->fds, SSA_PROTO_MAX_FDS, &r->nfds, 0) <
-	    0)
+	if (ssa_proto_recv(conn, &r->h, sizeof(r->h), r->fds, SSA_PROTO_MAX_FDS, &r->nfds, 0) < 0)
 		return -1;
 	if (r->h.magic != SSA_PROTO_MAGIC || r->h.data_len > SSA_PROTO_MAX_DATA ||
 	    r->h.file_len > SSA_PROTO_MAX_FILE)
@@ -514,7 +513,8 @@ void ssad_serve_connection(int conn, const struct ssad_caller *caller)
 			close_request_fds(&r);
 			ok = send_reply(conn, &r);
 		} else if (errno == EPROTO) {
-			ssad_log(LOG_WARNING, "pid %d (uid %u, %s): malformed request, disconnected",
+			ssad_log(LOG_WARNING,
+				 "pid %d (uid %u, %s): malformed request, disconnected",
 				 (int)caller->pid, caller->uid, caller->exe);
 		}
 		request_free(&r);
