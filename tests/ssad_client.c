@@ -14,6 +14,8 @@
  *   churn PORT NAME N PHASE      fork N children that die by SIGKILL at PHASE
  *                                (handshake, transfer or open), one after the other
  *   forge SOCKET                 speak ssad's protocol with lies: prints each refusal
+ *   stdin0 PORT NAME             with standard input closed first, connect, move the
+ *                                connection onto descriptor 0 (inetd style), exchange a line
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -108,8 +110,8 @@ static void exchange(int fd)
 	if (n < 0)
 		printf("read: %s\n", errname(errno));
 	else
-		printf("reply: %.*s\n", (int)strcspn(buf, "\n") < n ? (int)strcspn(buf, "\n") : (int)n,
-		       buf);
+		printf("reply: %.*s\n",
+		       (int)strcspn(buf, "\n") < n ? (int)strcspn(buf, "\n") : (int)n, buf);
 }
 
 static int cmd_connect(char **argv)
@@ -169,13 +171,13 @@ static int cmd_fill(char **argv)
 
 static int cmd_bind(char **argv)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[0]))};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((unsigned short)atoi(argv[0]))};
 	int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	printf("bind: %s\n", fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0
-				 ? "OK"
-				 : errname(errno));
+	printf("bind: %s\n",
+	       fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ? "OK" : errname(errno));
 	return 0;
 }
 
@@ -400,8 +402,8 @@ static int cmd_forge(char **argv)
 	printf("setsockopt on a socket of our own making: %s\n", ask(conn, &req, &id, sv[0]));
 	req = (struct ssa_request){.magic = SSA_PROTO_MAGIC, .op = 999};
 	printf("an unknown operation: %s\n", ask(conn, &req, NULL, -1));
-	req = (struct ssa_request){.magic = SSA_PROTO_MAGIC, .op = SSA_OP_SOCKET,
-				   .data_len = 1u << 30};
+	req = (struct ssa_request){
+	    .magic = SSA_PROTO_MAGIC, .op = SSA_OP_SOCKET, .data_len = 1u << 30};
 	printf("a request claiming 1 GiB of data: %s\n", ask(conn, &req, NULL, -1));
 	conn = dial(argv[0]);
 	if (write(conn, "garbage garbage garbage garbage garbage garbage\n", 48) < 0)
@@ -411,15 +413,33 @@ static int cmd_forge(char **argv)
 	return 0;
 }
 
+/* The library's own descriptors must not take 0, where the program puts its connection. */
+static int cmd_stdin0(char **argv)
+{
+	int fd;
+
+	close(0);
+	fd = connect_to(atoi(argv[0]), argv[1]);
+	if (fd < 0)
+		return 1;
+	if (fd != 0 && (dup2(fd, 0) != 0 || close(fd) < 0)) {
+		printf("dup2: %s\n", errname(errno));
+		return 1;
+	}
+	exchange(0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int args;
 		int (*fn)(char **argv);
-	} cmds[] = {{"connect", 2, cmd_connect}, {"hold", 2, cmd_hold},     {"fill", 1, cmd_fill},
-		    {"bind", 1, cmd_bind},       {"key", 2, cmd_key},       {"resume", 3, cmd_resume},
-		    {"inetd", 2, cmd_inetd},     {"churn", 4, cmd_churn},   {"forge", 1, cmd_forge}};
+	} cmds[] = {{"connect", 2, cmd_connect}, {"hold", 2, cmd_hold},   {"fill", 1, cmd_fill},
+		    {"bind", 1, cmd_bind},       {"key", 2, cmd_key},     {"resume", 3, cmd_resume},
+		    {"inetd", 2, cmd_inetd},     {"churn", 4, cmd_churn}, {"forge", 1, cmd_forge},
+		    {"stdin0", 2, cmd_stdin0}};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 2 && strcmp(argv[1], "handler") == 0)

@@ -151,6 +151,15 @@ check "alice resumes her own session (TLS_CONTEXT 42)" "round 1 resumed=1" \
 check "bob with TLS_CONTEXT 42 never gets alice's session" "round 0 resumed=0" \
 	"$(as ssa-bob timeout 10 "$client" resume "$rport" localhost 42 2>&1)"
 
+# A program that closed stdin and moves its connection onto 0 (inetd style) keeps it to itself.
+check "stdin closed, connection dup2()ed onto 0: its bytes only (daemon backend)" "reply: olleh" \
+	"$(as ssa-alice timeout 10 "$client" stdin0 "$rport" localhost 2>&1)"
+printf 'default = { trust-file = "%s"; };\n' "$work/pki/ca.pem" >"$work/client.conf"
+chmod 644 "$work/client.conf"
+check "the same in-process" "reply: olleh" \
+	"$(runuser -u ssa-alice -- env LD_LIBRARY_PATH="$libdir" SSA_BACKEND=inprocess \
+		SSA_CONFIG="$work/client.conf" timeout 10 "$client" stdin0 "$rport" localhost 2>&1)"
+
 # Per-user limits: one user's flood leaves the others served.
 check "alice's limited_client, whose profile says user-sockets = 20: EMFILE" \
 	"opened (1?[0-9]|20): EMFILE" "$(as ssa-alice "$work/bin/limited_client" fill 25 2>&1)"
