@@ -353,8 +353,9 @@ start_ssad() {
 	pid=$!
 	started "$pid" "$tag"
 	c_watch[$tag]+=" daemon:$pid"
+	# listening, not only bound: the socket file appears at bind(), before listen()
 	for _ in $(seq 200); do
-		[ -S "$sock" ] && { ssad_sock=$sock; return 0; }
+		[ -S "$sock" ] && [[ $(ss -Hxl 2>/dev/null) == *"$sock "* ]] && { ssad_sock=$sock; return 0; }
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
