@@ -140,6 +140,7 @@ struct ssa_sock {
 	bool exit_flush;         /* the process exits: what A holds now is all there will be */
 	struct ssa_sock *parent; /* listener that accepted this connection */
 	struct ssa_sock *backlog_next; /* in the parent's backlog; under the parent's lock */
+	bool queued; /* in that backlog, which owns app_dup then; under the parent's lock */
 	bool keep_registered;          /* failed connect: TLS_ERROR stays until close() */
 	bool upgrade;                  /* TCP_UPGRADE_TLS: T was connected by the application */
 	struct ssa_buf early;          /* client: data for 0-RTT (ssa_early.c) */

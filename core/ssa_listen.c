@@ -100,6 +100,7 @@ void ssa_listener_free(struct ssa_listener *l)
 		struct ssa_sock *c = l->backlog_head;
 
 		l->backlog_head = c->backlog_next;
+		c->queued = false;
 		ssa_fd_close_owned(c->app_dup); /* its engine sees HUP and lets it go */
 		c->app_dup = -1;
 		ssa_sock_unref(c);
@@ -201,7 +202,10 @@ static bool send_record(struct ssa_sock *s, struct ssa_sock *c)
 	memcpy(CMSG_DATA(cm), &c->app_dup, sizeof(int));
 	if (sendmsg(s->engine_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(rec))
 		return true;
-	ssa_debug(c, "cannot hand over yet: %s", strerror(errno));
+	int err = errno;
+
+	ssa_debug(c, "cannot hand over: %s", strerror(err));
+	errno = err;
 	return false;
 }
 
@@ -209,20 +213,32 @@ static bool send_record(struct ssa_sock *s, struct ssa_sock *c)
 static void deliver_backlog(struct ssa_sock *s)
 {
 	struct ssa_listener *l = s->listener;
+	struct ssa_sock *gone = NULL;
 
 	pthread_mutex_lock(&s->lock);
-	while (l->backlog_head != NULL && send_record(s, l->backlog_head)) {
+	while (l->backlog_head != NULL) {
 		struct ssa_sock *c = l->backlog_head;
 
-		ssa_debug(c, "handed to accept()");
+		/* Only a full A waits; a record that can never go must not block those behind. */
+		if (!send_record(s, c) && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		ssa_debug(c, "left the backlog");
 		l->backlog_head = c->backlog_next;
 		if (l->backlog_head == NULL)
 			l->backlog_tail = NULL;
+		c->queued = false;
 		ssa_fd_close_owned(c->app_dup);
 		c->app_dup = -1;
-		ssa_sock_unref(c);
+		c->backlog_next = gone;
+		gone = c;
 	}
 	pthread_mutex_unlock(&s->lock);
+	while (gone != NULL) { /* outside the lock: a last reference frees c, which takes it */
+		struct ssa_sock *c = gone;
+
+		gone = c->backlog_next;
+		ssa_sock_unref(c);
+	}
 	update_listener_interest(s);
 }
 
@@ -230,19 +246,24 @@ static void deliver_backlog(struct ssa_sock *s)
 static void close_listener(struct ssa_sock *s)
 {
 	struct ssa_listener *l = s->listener;
+	struct ssa_sock *gone;
 
 	pthread_mutex_lock(&s->lock);
 	s->state = SSA_FAILED;
-	while (l->backlog_head != NULL) {
-		struct ssa_sock *c = l->backlog_head;
-
-		l->backlog_head = c->backlog_next;
+	gone = l->backlog_head;
+	for (struct ssa_sock *c = gone; c != NULL; c = c->backlog_next) {
+		c->queued = false;
 		ssa_fd_close_owned(c->app_dup);
 		c->app_dup = -1;
+	}
+	l->backlog_head = l->backlog_tail = NULL;
+	pthread_mutex_unlock(&s->lock);
+	while (gone != NULL) { /* outside the lock, as in deliver_backlog() */
+		struct ssa_sock *c = gone;
+
+		gone = c->backlog_next;
 		ssa_sock_unref(c);
 	}
-	l->backlog_tail = NULL;
-	pthread_mutex_unlock(&s->lock);
 	ssa_engine_release(s);
 	pthread_mutex_lock(&s->lock);
 	sys_shutdown(s->net_fd, SHUT_RDWR);
@@ -283,6 +304,7 @@ void ssa_accepted_done(struct ssa_sock *c, bool ok)
 	if (ok && s->state == SSA_LISTENING) {
 		ssa_sock_ref(c);
 		c->backlog_next = NULL;
+		c->queued = true;
 		if (l->backlog_tail)
 			l->backlog_tail->backlog_next = c;
 		else

@@ -45,6 +45,24 @@ void ssa_sock_ref(struct ssa_sock *s)
  * the engine is done with it, while the small object may stay registered for TLS_ERROR and
  * the getters until the application closes its descriptor.
  */
+/*
+ * A connection waiting in its listener's backlog keeps A's descriptor even when it was cut:
+ * the listener hands it to accept() (which then reads the error) or closes it itself.
+ */
+static void release_app_dup(struct ssa_sock *s)
+{
+	struct ssa_sock *listener = s->parent;
+
+	if (listener != NULL)
+		pthread_mutex_lock(&listener->lock);
+	if (!s->queued) {
+		ssa_fd_close_owned(s->app_dup);
+		s->app_dup = -1;
+	}
+	if (listener != NULL)
+		pthread_mutex_unlock(&listener->lock);
+}
+
 void ssa_sock_release_resources(struct ssa_sock *s)
 {
 	if (s->ssl != NULL)
@@ -53,8 +71,8 @@ void ssa_sock_release_resources(struct ssa_sock *s)
 	ssa_fd_close_owned(s->net_fd);
 	ssa_guard_remove(s->engine_fd); /* a reset closed E before: this end is a clean one */
 	ssa_fd_close_owned(s->engine_fd);
-	ssa_fd_close_owned(s->app_dup);
-	s->net_fd = s->engine_fd = s->app_dup = -1;
+	s->net_fd = s->engine_fd = -1;
+	release_app_dup(s);
 	ssa_buf_free(&s->to_app);
 	ssa_buf_free(&s->to_net);
 	ssa_buf_free(&s->early);
