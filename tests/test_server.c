@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -487,6 +488,47 @@ static void test_failed_handshakes_hidden(void)
     close(lfd);
 }
 
+/*
+ * A handshaken connection whose client dies (no close_notify) before the program calls accept():
+ * it must not stop the connections queued behind it (a lighttpd port under wrk hung here).
+ */
+static void test_cut_while_queued(void)
+{
+    if (!t_have("gnutls-cli"))
+        T_SKIP_CASE("no gnutls-cli");
+    int port;
+    int lfd = tls_listener(AF_INET, SOCK_NONBLOCK, only_localhost, NULL, &port);
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *argv[] = { "gnutls-cli", "--x509cafile", t_pki("ca.pem"), "-p", portstr,
+                           "localhost", NULL };
+    pid_t first = t_spawn_peer(argv, NULL, "Handshake was completed");
+    T_REQUIRE(first > 0, "gnutls-cli did not complete the handshake");
+    kill(first, SIGKILL); /* FIN without close_notify, while it waits in the backlog */
+    t_stop_peer(first);
+    usleep(200 * 1000);
+    pid_t second = t_spawn_peer(argv, NULL, "Handshake was completed");
+    T_REQUIRE(second > 0, "the second gnutls-cli did not complete the handshake");
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int a = accept_ready(lfd, &peer, &len), b = -1;
+    T_CHECK(a >= 0, "the cut connection blocked accept()");
+    len = sizeof peer;
+    if (a >= 0)
+        b = accept_ready(lfd, &peer, &len);
+    T_CHECK(b >= 0, "the connection behind the cut one never reached accept()");
+    if (b >= 0) {
+        const char line[] = "behind\n";
+        T_CHECK(write(b, line, sizeof line - 1) == sizeof line - 1, "write: %s", strerror(errno));
+        T_CHECK(t_peer_wait_log(second, "behind", IO_MS), "gnutls-cli did not get the line");
+        close(b);
+    }
+    if (a >= 0)
+        close(a);
+    t_stop_peer(second);
+    close(lfd);
+}
+
 /* ---- No certificate --------------------------------------------------------------------- */
 
 /* SPEC section 3 asks for a clear TLS_ERROR; the errno is EINVAL, as for a missing value. */
@@ -533,6 +575,7 @@ int main(void)
     t_run("several chains chosen by SNI, first is default", test_sni_chains);
     t_run("TLS_HOSTNAME on the listener refuses other names", test_listener_hostname);
     t_run("failed handshakes never reach accept()", test_failed_handshakes_hidden);
+    t_run("a connection cut before accept() does not hold up the next", test_cut_while_queued);
     t_run("listen() without a certificate: EINVAL naming TLS_CERTIFICATE_CHAIN",
           test_listen_without_certificate);
     return t_done();
