@@ -84,7 +84,7 @@ void ssa_diag_fork_child(void)
 	diag_socket();
 }
 
-bool ssa_app_end_open(const struct ssa_sock *s)
+static bool kernel_says_open(const struct ssa_sock *s)
 {
 	int r;
 
@@ -92,4 +92,42 @@ bool ssa_app_end_open(const struct ssa_sock *s)
 	r = ask_kernel(s->app_ino);
 	pthread_mutex_unlock(&diag_lock);
 	return r != 0;
+}
+
+/*
+ * close(): false when A is closed everywhere, so the registry must forget s now.  The kernel's
+ * answer is not cheap: it walks every unix socket of the network namespace (unix_diag looks
+ * sockets up by inode that way), tens of microseconds even on an idle machine.  So while an
+ * engine holds s, close() asks nothing: the engine sees HUP on E once the last descriptor of A
+ * is gone, and settles the registry when it lets s go (ssa_app_end_disown).  A listener's port
+ * must be free when close() returns, and a socket of another engine generation (a forked
+ * child) has no engine here: those ask at once.
+ */
+bool ssa_app_end_open(struct ssa_sock *s)
+{
+	bool defer;
+
+	pthread_mutex_lock(&s->lock);
+	defer =
+	    s->engine_settles && s->listener == NULL && s->generation == ssa_engine_generation();
+	if (defer)
+		s->close_seen = true;
+	pthread_mutex_unlock(&s->lock);
+	return defer || kernel_says_open(s);
+}
+
+/*
+ * Engine, letting s go with a reason for the registry to keep it (TLS_ERROR stays readable
+ * until close()): whether to keep it.  Not if a close() left the question to us and A is
+ * closed by now.  From here on close() asks the kernel itself.
+ */
+bool ssa_app_end_disown(struct ssa_sock *s)
+{
+	bool seen;
+
+	pthread_mutex_lock(&s->lock);
+	s->engine_settles = false;
+	seen = s->close_seen;
+	pthread_mutex_unlock(&s->lock);
+	return !seen || kernel_says_open(s);
 }

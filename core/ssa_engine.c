@@ -206,7 +206,7 @@ static void free_zombies(struct ssa_engine *e)
 		e->zombies = s->eng_next;
 		if (s->listener == NULL) /* a listener's T and E go with the listener object */
 			ssa_sock_release_resources(s);
-		if (!s->keep_registered)
+		if (!s->keep_registered || !ssa_app_end_disown(s))
 			ssa_table_remove(s);
 		ssa_sock_unref(s);
 	}
@@ -221,9 +221,17 @@ static void link_sock(struct ssa_engine *e, struct ssa_sock *s)
 	e->socks = s;
 }
 
+static void settled_by_engine(struct ssa_sock *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->engine_settles = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void watch(struct ssa_engine *e, struct ssa_sock *s)
 {
 	ssa_sock_ref(s); /* the engine's reference, dropped in free_zombies() */
+	settled_by_engine(s);
 	s->watched = true;
 	s->app_events = 0;
 	epoll_update(e, s->engine_fd, tag(s, TAG_APP), 0, EPOLL_CTL_ADD);
@@ -240,6 +248,7 @@ static void watch_from_outside(struct ssa_engine *e, struct ssa_cmd_node *node)
 {
 	struct ssa_sock *s = node->sock; /* its reference becomes the engine's */
 
+	settled_by_engine(s);
 	pthread_mutex_lock(&e->lock);
 	s->watched = true;
 	s->app_events = 0;

@@ -112,7 +112,9 @@ struct ssa_sock {
 	int result_error;  /* errno of the failed connect, reported again on retry */
 	bool handshake_done;
 	char error[SSA_ERROR_MAX];
-	int error_errno; /* errno of the failure that set error[] */
+	int error_errno;     /* errno of the failure that set error[] */
+	bool engine_settles; /* an engine holds s: it decides when the registry forgets it */
+	bool close_seen;     /* close() left that decision to the engine (ssa_diag.c) */
 	struct ssa_opts opts;
 	struct ssa_conn_info info;
 	char *peer_chain_pem;
@@ -221,7 +223,8 @@ SSA_HIDDEN struct ssa_sock *ssa_sock_new(int family);
 SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_release_resources(struct ssa_sock *s);
-SSA_HIDDEN bool ssa_app_end_open(const struct ssa_sock *s);
+SSA_HIDDEN bool ssa_app_end_open(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_app_end_disown(struct ssa_sock *s);
 SSA_HIDDEN void ssa_diag_init(void);
 SSA_HIDDEN void ssa_diag_fork_child(void);
 SSA_HIDDEN int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char *fmt, ...)
