@@ -20,6 +20,15 @@
 #include "ssa_internal.h"
 
 static pthread_mutex_t diag_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Sockets whose close() the engines have not settled yet (see ssa_app_end_open).  Past
+ * SSA_DEFERRED_MAX, close() asks the kernel itself again: a program that closes sockets faster
+ * than the engines let them go (a loop of socket() and close()) must not pile up their
+ * descriptors E and T.
+ */
+#define SSA_DEFERRED_MAX 64
+static unsigned deferred;
 static int diag_fd = -1;
 static pid_t diag_owner;
 
@@ -79,6 +88,7 @@ void ssa_diag_init(void)
 
 void ssa_diag_fork_child(void)
 {
+	deferred = 0; /* the parent's engines, which would have settled them, are gone */
 	pthread_mutex_init(&diag_lock, NULL);
 	diag_fd = -1;
 	diag_socket();
@@ -108,26 +118,32 @@ bool ssa_app_end_open(struct ssa_sock *s)
 	bool defer;
 
 	pthread_mutex_lock(&s->lock);
-	defer =
-	    s->engine_settles && s->listener == NULL && s->generation == ssa_engine_generation();
-	if (defer)
+	defer = s->engine_settles && s->listener == NULL &&
+		s->generation == ssa_engine_generation() &&
+		(s->close_seen || __atomic_load_n(&deferred, __ATOMIC_RELAXED) < SSA_DEFERRED_MAX);
+	if (defer && !s->close_seen) {
 		s->close_seen = true;
+		__atomic_fetch_add(&deferred, 1, __ATOMIC_RELAXED);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return defer || kernel_says_open(s);
 }
 
 /*
- * Engine, letting s go with a reason for the registry to keep it (TLS_ERROR stays readable
- * until close()): whether to keep it.  Not if a close() left the question to us and A is
- * closed by now.  From here on close() asks the kernel itself.
+ * Engine, letting s go: whether the registry keeps it.  Only with a reason to (TLS_ERROR stays
+ * readable until close()), and not if a close() left the question to us and A is closed by
+ * now.  From here on close() asks the kernel itself.
  */
-bool ssa_app_end_disown(struct ssa_sock *s)
+bool ssa_app_end_disown(struct ssa_sock *s, bool keep)
 {
 	bool seen;
 
 	pthread_mutex_lock(&s->lock);
 	s->engine_settles = false;
 	seen = s->close_seen;
+	s->close_seen = false;
 	pthread_mutex_unlock(&s->lock);
-	return !seen || kernel_says_open(s);
+	if (seen)
+		__atomic_fetch_sub(&deferred, 1, __ATOMIC_RELAXED);
+	return keep && (!seen || kernel_says_open(s));
 }

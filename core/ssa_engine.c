@@ -206,7 +206,7 @@ static void free_zombies(struct ssa_engine *e)
 		e->zombies = s->eng_next;
 		if (s->listener == NULL) /* a listener's T and E go with the listener object */
 			ssa_sock_release_resources(s);
-		if (!s->keep_registered || !ssa_app_end_disown(s))
+		if (!ssa_app_end_disown(s, s->keep_registered))
 			ssa_table_remove(s);
 		ssa_sock_unref(s);
 	}

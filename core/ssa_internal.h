@@ -224,7 +224,7 @@ SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_release_resources(struct ssa_sock *s);
 SSA_HIDDEN bool ssa_app_end_open(struct ssa_sock *s);
-SSA_HIDDEN bool ssa_app_end_disown(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_app_end_disown(struct ssa_sock *s, bool keep);
 SSA_HIDDEN void ssa_diag_init(void);
 SSA_HIDDEN void ssa_diag_fork_child(void);
 SSA_HIDDEN int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char *fmt, ...)
