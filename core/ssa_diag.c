@@ -21,6 +21,15 @@
 #include "ssa_internal.h"
 
 static pthread_mutex_t diag_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Sockets whose close() the engines have not settled yet (see ssa_app_end_open).  Past
+ * SSA_DEFERRED_MAX, close() asks the kernel itself again: a program that closes sockets faster
+ * than the engines let them go (a loop of socket() and close()) must not pile up their
+ * descriptors E and T.
+ */
+#define SSA_DEFERRED_MAX 64
+static unsigned deferred;
 static int diag_fd = -1;
 static pid_t diag_owner;
 static ino_t diag_ino;
@@ -93,12 +102,13 @@ void ssa_diag_init(void)
 
 void ssa_diag_fork_child(void)
 {
+	deferred = 0; /* the parent's engines, which would have settled them, are gone */
 	pthread_mutex_init(&diag_lock, NULL);
 	diag_fd = -1;
 	diag_socket();
 }
 
-bool ssa_app_end_open(const struct ssa_sock *s)
+static bool kernel_says_open(const struct ssa_sock *s)
 {
 	int r;
 
@@ -106,4 +116,48 @@ bool ssa_app_end_open(const struct ssa_sock *s)
 	r = ask_kernel(s->app_ino);
 	pthread_mutex_unlock(&diag_lock);
 	return r != 0;
+}
+
+/*
+ * close(): false when A is closed everywhere, so the registry must forget s now.  The kernel's
+ * answer is not cheap: it walks every unix socket of the network namespace (unix_diag looks
+ * sockets up by inode that way), tens of microseconds even on an idle machine.  So while an
+ * engine holds s, close() asks nothing: the engine sees HUP on E once the last descriptor of A
+ * is gone, and settles the registry when it lets s go (ssa_app_end_disown).  A listener's port
+ * must be free when close() returns, and a socket of another engine generation (a forked
+ * child) has no engine here: those ask at once.
+ */
+bool ssa_app_end_open(struct ssa_sock *s)
+{
+	bool defer;
+
+	pthread_mutex_lock(&s->lock);
+	defer = s->engine_settles && s->listener == NULL &&
+		s->generation == ssa_engine_generation() &&
+		(s->close_seen || __atomic_load_n(&deferred, __ATOMIC_RELAXED) < SSA_DEFERRED_MAX);
+	if (defer && !s->close_seen) {
+		s->close_seen = true;
+		__atomic_fetch_add(&deferred, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return defer || kernel_says_open(s);
+}
+
+/*
+ * Engine, letting s go: whether the registry keeps it.  Only with a reason to (TLS_ERROR stays
+ * readable until close()), and not if a close() left the question to us and A is closed by
+ * now.  From here on close() asks the kernel itself.
+ */
+bool ssa_app_end_disown(struct ssa_sock *s, bool keep)
+{
+	bool seen;
+
+	pthread_mutex_lock(&s->lock);
+	s->engine_settles = false;
+	seen = s->close_seen;
+	s->close_seen = false;
+	pthread_mutex_unlock(&s->lock);
+	if (seen)
+		__atomic_fetch_sub(&deferred, 1, __ATOMIC_RELAXED);
+	return keep && (!seen || kernel_says_open(s));
 }

@@ -35,6 +35,7 @@ struct ssa_engine {
 	pthread_cond_t pause_cond; /* fork(): the engine waits here, outside OpenSSL */
 	bool pause, paused;
 	struct ssa_cmd_node *cmd_head, *cmd_tail;
+	struct ssa_cmd_node *adds; /* sockets already in the epoll set, not yet in socks */
 	bool exiting, done;
 	/* Engine thread only. */
 	struct ssa_sock *socks;                   /* every socket this engine owns */
@@ -44,6 +45,7 @@ struct ssa_engine {
 };
 
 static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread struct ssa_engine *current_engine; /* in an engine thread: its engine */
 static struct ssa_engine *engines[SSA_MAX_ENGINES];
 static unsigned nengines, next_engine, generation;
 
@@ -208,18 +210,14 @@ static void free_zombies(struct ssa_engine *e)
 		e->zombies = s->eng_next;
 		if (s->listener == NULL) /* a listener's T and E go with the listener object */
 			ssa_sock_release_resources(s);
-		if (!s->keep_registered)
+		if (!ssa_app_end_disown(s, s->keep_registered))
 			ssa_table_remove(s);
 		ssa_sock_unref(s);
 	}
 }
 
-static void watch(struct ssa_engine *e, struct ssa_sock *s)
+static void link_sock(struct ssa_engine *e, struct ssa_sock *s)
 {
-	ssa_sock_ref(s); /* the engine's reference, dropped in free_zombies() */
-	s->watched = true;
-	s->app_events = 0;
-	epoll_update(e, s->engine_fd, tag(s, TAG_APP), 0, EPOLL_CTL_ADD);
 	s->eng_prev = NULL;
 	s->eng_next = e->socks;
 	if (e->socks)
@@ -227,9 +225,72 @@ static void watch(struct ssa_engine *e, struct ssa_sock *s)
 	e->socks = s;
 }
 
+static void settled_by_engine(struct ssa_sock *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->engine_settles = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void watch(struct ssa_engine *e, struct ssa_sock *s)
+{
+	ssa_sock_ref(s); /* the engine's reference, dropped in free_zombies() */
+	settled_by_engine(s);
+	s->watched = true;
+	s->app_events = 0;
+	epoll_update(e, s->engine_fd, tag(s, TAG_APP), 0, EPOLL_CTL_ADD);
+	link_sock(e, s);
+}
+
+/*
+ * A WATCH from an application thread costs the engine no wake-up of its own: the submitter
+ * adds E to the epoll set itself (epoll_ctl is thread-safe) and leaves the socket on e->adds,
+ * which the engine takes, under e->lock, before it looks at any event or command.  The add and
+ * the queueing happen under that same lock, so an event of E can only be seen after both.
+ */
+static void watch_from_outside(struct ssa_engine *e, struct ssa_cmd_node *node)
+{
+	struct ssa_sock *s = node->sock; /* its reference becomes the engine's */
+
+	settled_by_engine(s);
+	pthread_mutex_lock(&e->lock);
+	s->watched = true;
+	s->app_events = 0;
+	epoll_update(e, s->engine_fd, tag(s, TAG_APP), 0, EPOLL_CTL_ADD);
+	node->next = e->adds;
+	__atomic_store_n(&e->adds, node, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* Engine thread, with e->lock held. */
+static void take_adds_locked(struct ssa_engine *e)
+{
+	struct ssa_cmd_node *list = e->adds;
+
+	e->adds = NULL;
+	while (list != NULL) {
+		struct ssa_cmd_node *next = list->next;
+
+		link_sock(e, list->sock);
+		free(list);
+		list = next;
+	}
+}
+
+static void take_adds(struct ssa_engine *e)
+{
+	if (__atomic_load_n(&e->adds, __ATOMIC_ACQUIRE) == NULL)
+		return; /* the usual case: no lock taken */
+	pthread_mutex_lock(&e->lock);
+	take_adds_locked(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
 static void run_command(struct ssa_engine *e, struct ssa_sock *s, enum ssa_cmd cmd)
 {
-	ssa_policy_use(s->policy);
+	/* Inline from another socket's work (ssa_engine_submit): that one's policy comes back. */
+	const struct ssa_policy *outer = ssa_policy_use(s->policy);
+
 	switch (cmd) {
 	case SSA_CMD_WATCH:
 		watch(e, s);
@@ -256,6 +317,7 @@ static void run_command(struct ssa_engine *e, struct ssa_sock *s, enum ssa_cmd c
 		break;
 	}
 	ssa_sock_unref(s); /* the submitter's reference */
+	ssa_policy_use(outer);
 }
 
 static void run_commands(struct ssa_engine *e)
@@ -266,6 +328,7 @@ static void run_commands(struct ssa_engine *e)
 	if (read(e->evfd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&e->lock);
+	take_adds_locked(e); /* a command may be for a socket added since this round began */
 	list = e->cmd_head;
 	e->cmd_head = e->cmd_tail = NULL;
 	pthread_mutex_unlock(&e->lock);
@@ -381,9 +444,11 @@ static void *engine_main(void *arg)
 	bool exiting = false;
 
 	ssa_block_sigpipe();
+	current_engine = e;
 	for (;;) {
 		int n = epoll_wait(e->epfd, evs, SSA_EVENTS_PER_WAKE, next_timeout(e));
 
+		take_adds(e);
 		for (int i = 0; i < n; i++)
 			dispatch(e, &evs[i]);
 		expire_timers(e);
@@ -468,26 +533,44 @@ struct ssa_engine *ssa_engine_pick(void)
 	return e;
 }
 
+/*
+ * From the socket's own engine thread a command runs at once: a queue and an eventfd round
+ * trip would only delay it to the next round.  Elsewhere it is queued, and the eventfd is
+ * written only by the submitter that finds the queue empty, since the engine takes the whole
+ * queue after each wake-up.
+ */
 int ssa_engine_submit(struct ssa_sock *s, enum ssa_cmd cmd)
 {
 	struct ssa_engine *e = s->engine;
-	struct ssa_cmd_node *node = malloc(sizeof(*node));
+	struct ssa_cmd_node *node;
 	uint64_t one = 1;
+	bool wake;
 
+	if (e == current_engine) {
+		ssa_sock_ref(s);
+		run_command(e, s, cmd);
+		return 0;
+	}
+	node = malloc(sizeof(*node));
 	if (node == NULL)
 		return -1;
 	ssa_sock_ref(s);
 	node->sock = s;
 	node->cmd = cmd;
 	node->next = NULL;
+	if (cmd == SSA_CMD_WATCH) {
+		watch_from_outside(e, node);
+		return 0;
+	}
 	pthread_mutex_lock(&e->lock);
+	wake = e->cmd_head == NULL;
 	if (e->cmd_tail)
 		e->cmd_tail->next = node;
 	else
 		e->cmd_head = node;
 	e->cmd_tail = node;
 	pthread_mutex_unlock(&e->lock);
-	if (write(e->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (wake && write(e->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		return -1;
 	return 0;
 }

@@ -123,9 +123,12 @@ const struct ssa_policy *ssa_current_policy(void)
 	return thread_policy != NULL ? thread_policy : &policy;
 }
 
-void ssa_policy_use(const struct ssa_policy *p)
+const struct ssa_policy *ssa_policy_use(const struct ssa_policy *p)
 {
+	const struct ssa_policy *before = thread_policy;
+
 	thread_policy = p;
+	return before;
 }
 
 void ssa_caller_set(uid_t uid)

@@ -120,7 +120,9 @@ struct ssa_sock {
 	int result_error;  /* errno of the failed connect, reported again on retry */
 	bool handshake_done;
 	char error[SSA_ERROR_MAX];
-	int error_errno; /* errno of the failure that set error[] */
+	int error_errno;     /* errno of the failure that set error[] */
+	bool engine_settles; /* an engine holds s: it decides when the registry forgets it */
+	bool close_seen;     /* close() left that decision to the engine (ssa_diag.c) */
 	struct ssa_opts opts;
 	struct ssa_conn_info info;
 	char *peer_chain_pem;
@@ -141,14 +143,14 @@ struct ssa_sock {
 	struct ssa_sock *parent; /* listener that accepted this connection */
 	struct ssa_sock *backlog_next; /* in the parent's backlog; under the parent's lock */
 	bool queued; /* in that backlog, which owns app_dup then; under the parent's lock */
-	bool keep_registered;          /* failed connect: TLS_ERROR stays until close() */
-	bool upgrade;                  /* TCP_UPGRADE_TLS: T was connected by the application */
-	struct ssa_buf early;          /* client: data for 0-RTT (ssa_early.c) */
-	bool early_done;               /* early data sent or received, or none to be */
-	bool early_wait;               /* TLS_EARLY_DATA: waiting for the first write */
-	size_t early_received;         /* server: bytes that arrived as early data */
-	bool pha_pending;              /* post-handshake auth asked, no answer yet; under lock */
-	int pha_mode, pha_err;         /* under lock (ssa_pha.c) */
+	bool keep_registered;  /* failed connect: TLS_ERROR stays until close() */
+	bool upgrade;          /* TCP_UPGRADE_TLS: T was connected by the application */
+	struct ssa_buf early;  /* client: data for 0-RTT (ssa_early.c) */
+	bool early_done;       /* early data sent or received, or none to be */
+	bool early_wait;       /* TLS_EARLY_DATA: waiting for the first write */
+	size_t early_received; /* server: bytes that arrived as early data */
+	bool pha_pending;      /* post-handshake auth asked, no answer yet; under lock */
+	int pha_mode, pha_err; /* under lock (ssa_pha.c) */
 	pthread_cond_t pha_cond;
 	SSL_CTX *own_ctx; /* server side of an upgrade: its own context */
 	enum ssa_rev rev_stapled_result, rev_result;
@@ -216,8 +218,9 @@ SSA_HIDDEN void ssa_remote_fork_child(void);
 /* --- library state (ssa_init.c) --- */
 SSA_HIDDEN int ssa_library_init(void) SSA_MUST_USE;
 SSA_HIDDEN const struct ssa_policy *ssa_current_policy(void);
-SSA_HIDDEN void ssa_policy_use(const struct ssa_policy *p); /* this thread's, NULL: own */
-SSA_HIDDEN void ssa_caller_set(uid_t uid);                  /* ssad: whom this thread serves */
+/* This thread's policy from now on (NULL: the program's own); returns the one before. */
+SSA_HIDDEN const struct ssa_policy *ssa_policy_use(const struct ssa_policy *p);
+SSA_HIDDEN void ssa_caller_set(uid_t uid); /* ssad: whom this thread serves */
 SSA_HIDDEN uid_t ssa_caller_uid(void);
 SSA_HIDDEN const char *ssa_policy_error(void);
 SSA_HIDDEN uint64_t ssa_next_id(void);
@@ -260,7 +263,8 @@ SSA_HIDDEN extern void (*ssa_sock_free_hook)(const struct ssa_sock *s); /* ssad'
 SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_release_resources(struct ssa_sock *s);
-SSA_HIDDEN bool ssa_app_end_open(const struct ssa_sock *s);
+SSA_HIDDEN bool ssa_app_end_open(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_app_end_disown(struct ssa_sock *s, bool keep);
 SSA_HIDDEN void ssa_diag_init(void);
 SSA_HIDDEN void ssa_diag_fork_child(void);
 SSA_HIDDEN int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char *fmt, ...)

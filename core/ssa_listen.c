@@ -242,6 +242,30 @@ static void deliver_backlog(struct ssa_sock *s)
 	update_listener_interest(s);
 }
 
+/*
+ * Any engine: c, alone in the backlog, goes to accept() without a wake-up of the listener's
+ * engine.  Anything else (a queue, A full, the listener closing) is left to that engine.
+ */
+static bool deliver_alone(struct ssa_sock *s, struct ssa_sock *c)
+{
+	struct ssa_listener *l = s->listener;
+	bool sent = false;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->state == SSA_LISTENING && l->backlog_head == c && c->backlog_next == NULL &&
+	    send_record(s, c)) {
+		ssa_debug(c, "handed to accept()");
+		l->backlog_head = l->backlog_tail = NULL;
+		c->queued = false;
+		ssa_fd_close_owned(c->app_dup);
+		c->app_dup = -1;
+		ssa_sock_unref(c); /* not the last: c's engine, running this, holds one */
+		sent = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return sent;
+}
+
 /* The application closed the listener: the port goes now, queued connections with it. */
 static void close_listener(struct ssa_sock *s)
 {
@@ -297,9 +321,11 @@ void ssa_accepted_done(struct ssa_sock *c, bool ok)
 	ssa_log_connection(c, ok);
 	struct ssa_sock *s = c->parent;
 	struct ssa_listener *l = s->listener;
+	bool was_full;
 
 	ssa_engine_timer_set(c, 0);
 	pthread_mutex_lock(&s->lock);
+	was_full = l->handshaking >= l->max_handshaking;
 	l->handshaking--;
 	if (ok && s->state == SSA_LISTENING) {
 		ssa_sock_ref(c);
@@ -325,6 +351,8 @@ void ssa_accepted_done(struct ssa_sock *c, bool ok)
 			/* without memory the connection still works; only getsockopt misses it */
 		}
 		ssa_relay_start(c);
+		if (!was_full && deliver_alone(s, c))
+			return;
 	}
 	ssa_debug(c, "queued for delivery");
 	if (ssa_engine_submit(s, SSA_CMD_DELIVER) < 0) {

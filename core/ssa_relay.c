@@ -285,6 +285,14 @@ static int pump_to_net(struct ssa_sock *s)
 		r = write_net(s, chunk, (size_t)n);
 		if (r <= 0)
 			return r;
+		/*
+		 * A short read emptied E's queue (a unix stream read takes every queued byte that
+		 * fits): asking again would only return EAGAIN.  E is level-triggered, so what
+		 * comes next wakes us.  Not in ssad, whose E is edge-triggered: an EOF that came
+		 * with the data would never be seen.
+		 */
+		if ((size_t)n < SSA_SCRATCH_SIZE && !s->exit_flush && !ssa_serving_daemon)
+			break;
 	}
 	if (s->app_eof && s->to_net.len == 0 && !s->close_notify_sent)
 		send_close_notify(s);
@@ -340,6 +348,14 @@ static int read_net(struct ssa_sock *s, unsigned char *chunk, size_t *filled)
 
 		if (r == 1) {
 			*filled += got;
+			/*
+			 * A record shorter than the maximum with nothing left inside OpenSSL: the
+			 * peer paused (a request, a reply), and another read(2) of T would most
+			 * likely fail with EAGAIN.  T is level-triggered, so more data wakes us;
+			 * full records (a stream) go on being read in this round.
+			 */
+			if (got < SSL3_RT_MAX_PLAIN_LENGTH && !SSL_has_pending(s->ssl))
+				return 0;
 			continue;
 		}
 		switch (SSL_get_error(s->ssl, r)) {
@@ -425,9 +441,12 @@ static void settle(struct ssa_sock *s)
 void ssa_relay_net_ready(struct ssa_sock *s, uint32_t events)
 {
 	if (s->lingering) {
-		ssize_t n = recv(s->net_fd, ssa_engine_scratch(s), SSA_SCRATCH_SIZE, MSG_DONTWAIT);
+		/* The peer's close_notify and its FIN often come together: read on to the FIN. */
+		ssize_t n = 1;
 
-		if (n == 0 || (n < 0 && errno != EAGAIN))
+		for (int round = 0; round < SSA_ROUNDS && n > 0; round++)
+			n = recv(s->net_fd, ssa_engine_scratch(s), SSA_SCRATCH_SIZE, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			ssa_engine_release(s);
 		return;
 	}
