@@ -235,8 +235,15 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 	ssa_debug(s, "connect: called");
 	if (s->opts.early_data && !s->upgrade)
 		return connect_now_handshake_later(s);
-	if (s->app_dup < 0 || hold_writability(s, fd) < 0)
-		return ssa_fail_errno(s, SSA_E_RESOURCES, errno, "cannot prepare the socket");
+	if (s->app_dup < 0 || hold_writability(s, fd) < 0) {
+		int err = errno;
+
+		if (s->app_dup >= 0) /* our copy of A would keep it open for ever */
+			sys_close(s->app_dup);
+		s->app_dup = -1;
+		return ssa_fail_errno(s, SSA_E_RESOURCES, err, "cannot prepare the socket: %s",
+				      strerror(err));
+	}
 	ssa_fd_own(s->app_dup);
 	pthread_mutex_lock(&s->lock);
 	s->state = SSA_CONNECTING;
@@ -411,6 +418,9 @@ void ssa_connect_done(struct ssa_sock *s, int err)
 {
 	ssa_debug(s, "connect done: %s", err ? strerror(err) : "ok");
 	ssa_engine_timer_set(s, 0);
+	while (s->nspares >
+	       0) /* the caller's spare TCP sockets (ssad): no address is left to try */
+		ssa_fd_close_owned(s->spare_fds[--s->nspares]);
 	ssa_log_connection(s, err == 0);
 	pthread_mutex_lock(&s->lock);
 	if (err == 0) {

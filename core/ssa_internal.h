@@ -253,6 +253,7 @@ SSA_HIDDEN struct ssa_sock *ssa_table_get(int fd); /* referenced, or NULL (errno
 SSA_HIDDEN struct ssa_sock *ssa_table_get_id(uint64_t id);
 SSA_HIDDEN void ssa_table_forget_fd(int fd);
 SSA_HIDDEN void ssa_table_remove(struct ssa_sock *s);
+SSA_HIDDEN unsigned ssa_table_sweep_closed(void);
 SSA_HIDDEN bool ssa_table_maybe_tls(int fd);
 SSA_HIDDEN void ssa_table_lock_for_fork(void);
 SSA_HIDDEN void ssa_table_unlock_after_fork(void);

@@ -327,7 +327,9 @@ void ssa_accepted_done(struct ssa_sock *c, bool ok)
 	pthread_mutex_lock(&s->lock);
 	was_full = l->handshaking >= l->max_handshaking;
 	l->handshaking--;
-	if (ok && s->state == SSA_LISTENING) {
+	/* A listener closed meanwhile takes nothing more: the connection goes as a failed one. */
+	ok = ok && s->state == SSA_LISTENING;
+	if (ok) {
 		ssa_sock_ref(c);
 		c->backlog_next = NULL;
 		c->queued = true;

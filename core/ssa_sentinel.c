@@ -38,16 +38,39 @@ int ssa_guard_plant(int app_fd, int engine_fd)
 	return 0;
 }
 
+static pthread_key_t sink_key;
+static pthread_once_t sink_once = PTHREAD_ONCE_INIT;
+
+static void make_sink_key(void)
+{
+	pthread_key_create(&sink_key, free);
+}
+
+/* Where consumed bytes go: one buffer per engine thread, freed with the thread. */
+static unsigned char *sink_buffer(void)
+{
+	unsigned char *sink;
+
+	pthread_once(&sink_once, make_sink_key);
+	sink = pthread_getspecific(sink_key);
+	if (sink == NULL && (sink = malloc(SSA_SCRATCH_SIZE)) != NULL &&
+	    pthread_setspecific(sink_key, sink) != 0) {
+		free(sink);
+		sink = NULL;
+	}
+	return sink;
+}
+
 ssize_t ssa_app_read(struct ssa_sock *s, void *buf, size_t len)
 {
-	static __thread unsigned char *sink; /* engine threads only; freed with the process */
+	unsigned char *sink;
 	ssize_t n;
 
 	if (!ssa_serving_daemon)
 		return recv(s->engine_fd, buf, len, MSG_DONTWAIT);
 	if (len > SSA_SCRATCH_SIZE)
 		len = SSA_SCRATCH_SIZE;
-	if (sink == NULL && (sink = malloc(SSA_SCRATCH_SIZE)) == NULL)
+	if ((sink = sink_buffer()) == NULL)
 		return errno = ENOMEM, -1;
 	n = recv(s->engine_fd, buf, len, MSG_PEEK | MSG_DONTWAIT);
 	/* The guard and n - 1 bytes go; the last byte peeked stays as the guard. */

@@ -176,6 +176,47 @@ void ssa_table_remove(struct ssa_sock *s)
 		ssa_sock_unref(s);
 }
 
+/*
+ * ssad: sockets kept for TLS_ERROR after their engine let them go are forgotten once no
+ * process holds their A any more (the application's close() happens in another process).
+ * Returns how many were forgotten.
+ */
+unsigned ssa_table_sweep_closed(void)
+{
+	struct ssa_sock **found = NULL;
+	size_t n = 0, cap = 0;
+	unsigned forgotten = 0;
+
+	pthread_mutex_lock(&table_lock);
+	for (size_t b = 0; b < SSA_BUCKETS; b++)
+		for (struct ssa_sock *s = by_ino[b]; s != NULL; s = s->ino_next) {
+			if (!s->keep_registered)
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct ssa_sock **grown = realloc(found, ncap * sizeof(*found));
+
+				if (grown == NULL)
+					goto collected;
+				found = grown;
+				cap = ncap;
+			}
+			ssa_sock_ref(s);
+			found[n++] = s;
+		}
+collected:
+	pthread_mutex_unlock(&table_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!ssa_app_end_open(found[i])) { /* the kernel's word: no descriptor left */
+			ssa_table_remove(found[i]);
+			forgotten++;
+		}
+		ssa_sock_unref(found[i]);
+	}
+	free(found);
+	return forgotten;
+}
+
 void ssa_table_lock_for_fork(void)
 {
 	pthread_mutex_lock(&table_lock);

@@ -301,6 +301,30 @@ static void serve_forever(int lfd)
 	}
 }
 
+/* Sockets whose application closed A (in its own process) are forgotten every 2 s. */
+static void *sweeper_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		unsigned n;
+
+		sleep(2);
+		n = ssa_table_sweep_closed();
+		if (n > 0)
+			ssad_log(LOG_DEBUG, "forgot %u closed sockets", n);
+	}
+	return NULL;
+}
+
+static int start_sweeper(void)
+{
+	pthread_t tid;
+
+	if (pthread_create(&tid, NULL, sweeper_main, NULL) != 0)
+		return -1;
+	return pthread_detach(tid);
+}
+
 static void configure_library(void)
 {
 	if (ssad_config.config_path != NULL)
@@ -324,7 +348,7 @@ int main(int argc, char **argv)
 		return 1;
 	prctl(PR_SET_DUMPABLE, 0); /* no other process of our user may read our memory */
 	configure_library();
-	if (ssa_library_init() < 0 || ssa_policy_error() != NULL) {
+	if (ssa_library_init() < 0 || ssa_policy_error() != NULL || start_sweeper() < 0) {
 		ssad_log(LOG_ERR, "cannot start the TLS engine: %s",
 			 ssa_policy_error() ? ssa_policy_error() : strerror(errno));
 		return 1;

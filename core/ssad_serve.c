@@ -77,7 +77,7 @@ static void user_connection_gone(uid_t uid)
 	pthread_mutex_unlock(&users_lock);
 }
 
-static bool user_take_socket(uid_t uid, int limit)
+static bool user_take_socket_now(uid_t uid, int limit)
 {
 	struct user_count *u;
 	bool ok;
@@ -89,6 +89,14 @@ static bool user_take_socket(uid_t uid, int limit)
 		u->sockets++;
 	pthread_mutex_unlock(&users_lock);
 	return ok;
+}
+
+/* At the limit, sockets the user already closed are let go first (ssad.c sweeps them too). */
+static bool user_take_socket(uid_t uid, int limit)
+{
+	if (user_take_socket_now(uid, limit))
+		return true;
+	return ssa_table_sweep_closed() > 0 && user_take_socket_now(uid, limit);
 }
 
 void ssad_sock_freed(const struct ssa_sock *s)
