@@ -322,6 +322,17 @@ static void list_fds(void)
 		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
 		n = readlink(path, target, sizeof(target) - 1);
 		target[n > 0 ? n : 0] = '\0';
+		if (strncmp(target, "socket:", 7) == 0) {
+			int fd = atoi(de->d_name), dom = -1, type = -1;
+			socklen_t l = sizeof(int);
+
+			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l);
+			l = sizeof(int);
+			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
+			fprintf(stderr, "  fd %s -> %s (domain %d, type %d)\n", de->d_name, target,
+				dom, type);
+			continue;
+		}
 		fprintf(stderr, "  fd %s -> %s\n", de->d_name, target);
 	}
 	if (d != NULL)
