@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -325,6 +326,19 @@ static int start_sweeper(void)
 	return pthread_detach(tid);
 }
 
+/* Each TLS socket holds two descriptors here (E and T): take all the kernel allows us. */
+static void raise_descriptor_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			ssad_log(LOG_WARNING, "cannot raise the descriptor limit: %s",
+				 strerror(errno));
+	}
+}
+
 static void configure_library(void)
 {
 	if (ssad_config.config_path != NULL)
@@ -347,6 +361,7 @@ int main(int argc, char **argv)
 	if (check_policy() < 0 || (lfd = listen_socket()) < 0 || drop_privileges(lfd) < 0)
 		return 1;
 	prctl(PR_SET_DUMPABLE, 0); /* no other process of our user may read our memory */
+	raise_descriptor_limit();
 	configure_library();
 	if (ssa_library_init() < 0 || ssa_policy_error() != NULL || start_sweeper() < 0) {
 		ssad_log(LOG_ERR, "cannot start the TLS engine: %s",

@@ -384,54 +384,39 @@ static bool names_our_socket(struct request *r)
 	return true;
 }
 
+static int op_listen(struct request *r)
+{
+	return outcome(r, ssa_listen(r->fds[0], r->h.a));
+}
+
+static int op_shutdown(struct request *r)
+{
+	return outcome(r, ssa_shutdown(r->fds[0], r->h.a));
+}
+
+static int (*const handlers[SSA_OP_MAX])(struct request *r) = {
+    [SSA_OP_SOCKET] = op_socket,
+    [SSA_OP_SETSOCKOPT] = op_setsockopt,
+    [SSA_OP_GETSOCKOPT] = op_getsockopt,
+    [SSA_OP_NET_FD] = op_net_fd,
+    [SSA_OP_LISTEN] = op_listen,
+    [SSA_OP_CONNECT] = op_connect,
+    [SSA_OP_CONNECT_WAIT] = op_connect_wait,
+    [SSA_OP_SENDTO] = op_sendto,
+    [SSA_OP_SHUTDOWN] = op_shutdown,
+    [SSA_OP_NAME] = op_name,
+    [SSA_OP_UPGRADE] = op_upgrade,
+    [SSA_OP_LOOKUP] = op_lookup,
+};
+
 static void dispatch(struct request *r)
 {
-	if (r->h.op == 0 || r->h.op >= SSA_OP_MAX) {
+	if (r->h.op == 0 || r->h.op >= SSA_OP_MAX || handlers[r->h.op] == NULL) {
 		refuse(r, EOPNOTSUPP);
 		return;
 	}
-	if (!names_our_socket(r))
-		return;
-	switch (r->h.op) {
-	case SSA_OP_SOCKET:
-		op_socket(r);
-		break;
-	case SSA_OP_SETSOCKOPT:
-		op_setsockopt(r);
-		break;
-	case SSA_OP_GETSOCKOPT:
-		op_getsockopt(r);
-		break;
-	case SSA_OP_NET_FD:
-		op_net_fd(r);
-		break;
-	case SSA_OP_LISTEN:
-		outcome(r, r->nfds == 1 ? ssa_listen(r->fds[0], r->h.a) : (errno = EINVAL, -1));
-		break;
-	case SSA_OP_CONNECT:
-		op_connect(r);
-		break;
-	case SSA_OP_CONNECT_WAIT:
-		op_connect_wait(r);
-		break;
-	case SSA_OP_SENDTO:
-		op_sendto(r);
-		break;
-	case SSA_OP_SHUTDOWN:
-		outcome(r, r->nfds == 1 ? ssa_shutdown(r->fds[0], r->h.a) : (errno = EINVAL, -1));
-		break;
-	case SSA_OP_NAME:
-		op_name(r);
-		break;
-	case SSA_OP_UPGRADE:
-		op_upgrade(r);
-		break;
-	case SSA_OP_LOOKUP:
-		op_lookup(r);
-		break;
-	default:
-		refuse(r, EOPNOTSUPP);
-	}
+	if (names_our_socket(r))
+		handlers[r->h.op](r);
 }
 
 /* The socket's state after the call, so the library's stub follows it (LISTENING, say). */
