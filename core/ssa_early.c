@@ -32,21 +32,6 @@ void ssa_early_configure_server(SSL_CTX *ctx, const struct ssa_policy *p)
 	SSL_CTX_set_recv_max_early_data(ctx, on ? SSA_MAX_EARLY : 0);
 }
 
-static int want(struct ssa_sock *s, int r)
-{
-	switch (SSL_get_error(s->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		ssa_engine_set_events(s, EPOLLIN, s->app_events);
-		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		ssa_engine_set_events(s, EPOLLOUT, s->app_events);
-		return 0;
-	default:
-		ssa_describe_tls_failure(s, r);
-		return -1;
-	}
-}
-
 /* Client: 1 when nothing (more) goes early, 0 to wait for T, -1 on failure. */
 static int write_early(struct ssa_sock *s)
 {
@@ -61,7 +46,7 @@ static int write_early(struct ssa_sock *s)
 	}
 	r = SSL_write_early_data(s->ssl, s->early.data + s->early.off, s->early.len, &written);
 	if (r != 1)
-		return want(s, r);
+		return ssa_handshake_want(s, r);
 	s->early_done = true;
 	return 1;
 }
@@ -76,7 +61,7 @@ static int read_early(struct ssa_sock *s)
 		int r = SSL_read_early_data(s->ssl, buf, sizeof(buf), &got);
 
 		if (r == SSL_READ_EARLY_DATA_ERROR)
-			return want(s, 0);
+			return ssa_handshake_want(s, 0);
 		if (got > 0 && ssa_buf_append(&s->to_app, buf, got) < 0)
 			return -1;
 		s->early_received += got;

@@ -120,6 +120,12 @@ int ssa_handshake_step(struct ssa_sock *s)
 		ssa_handshake_snapshot(s);
 		return 1;
 	}
+	return ssa_handshake_want(s, r);
+}
+
+/* After an OpenSSL call returned r <= 0: 0 when it waits for T (now watched), -1 failed. */
+int ssa_handshake_want(struct ssa_sock *s, int r)
+{
 	switch (SSL_get_error(s->ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		ssa_engine_set_events(s, EPOLLIN, s->app_events);

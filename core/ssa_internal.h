@@ -334,7 +334,8 @@ SSA_HIDDEN void ssa_pha_abort(struct ssa_sock *s);
 
 /* --- handshake (ssa_handshake.c) --- */
 SSA_HIDDEN int ssa_handshake_begin(struct ssa_sock *s) SSA_MUST_USE;
-SSA_HIDDEN int ssa_handshake_step(struct ssa_sock *s); /* 1 done, 0 again, -1 failed */
+SSA_HIDDEN int ssa_handshake_step(struct ssa_sock *s);              /* 1 done, 0 again, -1 failed */
+SSA_HIDDEN int ssa_handshake_want(struct ssa_sock *s, int ssl_ret); /* 0 waits for T, -1 */
 SSA_HIDDEN void ssa_handshake_snapshot(struct ssa_sock *s);
 SSA_HIDDEN void ssa_describe_tls_failure(struct ssa_sock *s, int ssl_ret);
 SSA_HIDDEN char *ssa_ciphers_allowed(struct ssa_sock *s);
@@ -406,6 +407,7 @@ SSA_HIDDEN int ssa_tls_setsockopt(struct ssa_sock *s, int name, const void *val,
 SSA_HIDDEN int ssa_tls_getsockopt(struct ssa_sock *s, int name, void *val, socklen_t *len);
 SSA_HIDDEN int ssa_cipher_option(struct ssa_sock *s, int name, const void *val, socklen_t len);
 SSA_HIDDEN bool ssa_valid_hostname(const char *name);
+SSA_HIDDEN bool ssa_option_names_file(int level, int name); /* read with the caller's rights */
 SSA_HIDDEN int ssa_opt_string(struct ssa_sock *s, const void *val, socklen_t len, char *out,
 			      size_t max) SSA_MUST_USE;
 

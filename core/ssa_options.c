@@ -18,6 +18,12 @@
 #include "ssa_internal.h"
 
 /* Copies an option string: NUL-terminated within optlen, or exactly optlen bytes without NUL. */
+bool ssa_option_names_file(int level, int name)
+{
+	return level == IPPROTO_TLS && (name == TLS_TRUSTED_PEER_CERTIFICATES ||
+					name == TLS_CERTIFICATE_CHAIN || name == TLS_PRIVATE_KEY);
+}
+
 int ssa_opt_string(struct ssa_sock *s, const void *val, socklen_t len, char *out, size_t max)
 {
 	const char *nul;

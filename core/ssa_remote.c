@@ -34,7 +34,13 @@
 #define POOL_MAX 16
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static int pool[POOL_MAX];
+/* A connection to ssad, known by its inode: the program may dup2() over a pooled number. */
+struct conn {
+	int fd;
+	ino_t ino;
+};
+
+static struct conn pool[POOL_MAX];
 static int pool_size;
 static pid_t pool_pid;
 static int backend = -1; /* SSA_BACKEND_*, chosen on the first TLS socket */
@@ -67,76 +73,74 @@ static void choose_backend(void)
 		fprintf(stderr, "ssa: SSA_BACKEND=%s: expected auto, inprocess or daemon\n", env);
 }
 
-static int dial(void)
+static struct conn dial(void)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	const char *path = daemon_path();
+	struct conn c = {.fd = -1};
+	struct stat st;
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path))
-		return errno = ENAMETOOLONG, -1;
+		return errno = ENAMETOOLONG, c;
 	memcpy(sun.sun_path, path, strlen(path));
 	fd = ssa_fd_above_stdio(sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (fd < 0)
-		return -1;
-	if (sys_connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		return c;
+	if (sys_connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || fstat(fd, &st) < 0) {
 		int err = errno;
 
 		sys_close(fd);
-		return errno = err, -1;
+		return errno = err, c;
 	}
 	ssa_fd_own(fd); /* a forked child must not share it: ssad knows the parent by it */
-	return fd;
+	c.fd = fd;
+	c.ino = st.st_ino;
+	return c;
 }
 
-/* A pooled number may have been taken over by the program (dup2): then it is not ours. */
-static bool still_a_connection(int fd)
+static bool still_ours(struct conn c)
 {
-	int type = 0;
-	socklen_t len = sizeof(type);
-	struct sockaddr_un peer;
-	socklen_t plen = sizeof(peer);
+	struct stat st;
 
-	return sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
-	       sys_getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 &&
-	       peer.sun_family == AF_UNIX && strcmp(peer.sun_path, daemon_path()) == 0;
+	return fstat(c.fd, &st) == 0 && st.st_ino == c.ino;
 }
 
-static int conn_get(void)
+static struct conn conn_get(void)
 {
-	int fd = -1;
+	struct conn c = {.fd = -1};
 
 	pthread_mutex_lock(&pool_lock);
 	if (pool_pid != getpid()) { /* a forked child: the parent's connections are not ours */
 		pool_size = 0;
 		pool_pid = getpid();
 	}
-	while (fd < 0 && pool_size > 0) {
-		fd = pool[--pool_size];
-		if (!still_a_connection(fd)) {
-			ssa_fd_disown(fd); /* the number is the program's now: leave it alone */
-			fd = -1;
+	while (c.fd < 0 && pool_size > 0) {
+		c = pool[--pool_size];
+		if (!still_ours(c)) {
+			ssa_fd_disown(c.fd); /* the number is the program's now: leave it alone */
+			c.fd = -1;
 		}
 	}
 	pthread_mutex_unlock(&pool_lock);
-	return fd >= 0 ? fd : dial();
+	return c.fd >= 0 ? c : dial();
 }
 
-static void conn_put(int fd)
+static void conn_put(struct conn c)
 {
 	pthread_mutex_lock(&pool_lock);
 	if (pool_pid == getpid() && pool_size < POOL_MAX) {
-		pool[pool_size++] = fd;
-		fd = -1;
+		pool[pool_size++] = c;
+		c.fd = -1;
 	}
 	pthread_mutex_unlock(&pool_lock);
-	if (fd >= 0)
-		ssa_fd_close_owned(fd);
+	if (c.fd >= 0)
+		ssa_fd_close_owned(c.fd);
 }
 
 bool ssa_daemon_backend_active(void)
 {
-	int fd;
+	struct conn conn;
 
 	if (ssa_serving_daemon || ssa_library_init() < 0)
 		return false;
@@ -146,9 +150,10 @@ bool ssa_daemon_backend_active(void)
 		return false;
 	if (backend == SSA_BACKEND_DAEMON && !fallback)
 		return true; /* a daemon that is not running is then an error, said by socket() */
-	if ((fd = conn_get()) < 0)
+	conn = conn_get();
+	if (conn.fd < 0)
 		return false;
-	conn_put(fd);
+	conn_put(conn);
 	return true;
 }
 
@@ -202,21 +207,22 @@ static int transact(struct call *c, int gone_errno)
 	struct iovec iov[3] = {{&c->req, sizeof(c->req)},
 			       {(void *)c->data, c->req.data_len},
 			       {(void *)c->file, c->req.file_len}};
-	int conn = conn_get(), sent;
+	struct conn conn = conn_get();
+	int sent;
 
 	c->req.magic = SSA_PROTO_MAGIC;
 	c->out_fd = -1;
-	sent = conn >= 0 ? ssa_proto_send(conn, iov, 3, c->fds, c->nfds) : -1;
-	if (conn >= 0 && sent < 0) {
+	sent = conn.fd >= 0 ? ssa_proto_send(conn.fd, iov, 3, c->fds, c->nfds) : -1;
+	if (conn.fd >= 0 && sent < 0) {
 		/* A pooled connection to an ssad that has since restarted: once more, afresh. */
-		ssa_fd_close_owned(conn);
+		ssa_fd_close_owned(conn.fd);
 		conn = dial();
-		sent = conn >= 0 ? ssa_proto_send(conn, iov, 3, c->fds, c->nfds) : -1;
+		sent = conn.fd >= 0 ? ssa_proto_send(conn.fd, iov, 3, c->fds, c->nfds) : -1;
 	}
-	if (conn < 0)
+	if (conn.fd < 0)
 		return service_gone(gone_errno);
-	if (sent < 0 || read_reply(conn, c) < 0) {
-		ssa_fd_close_owned(conn);
+	if (sent < 0 || read_reply(conn.fd, c) < 0) {
+		ssa_fd_close_owned(conn.fd);
 		return service_gone(gone_errno);
 	}
 	warned = false; /* say it again if it goes away again */
@@ -480,12 +486,6 @@ static void read_named_file(const void *val, socklen_t len, struct file_bytes *f
 	}
 }
 
-static bool names_file(int level, int name)
-{
-	return level == IPPROTO_TLS && (name == TLS_TRUSTED_PEER_CERTIFICATES ||
-					name == TLS_CERTIFICATE_CHAIN || name == TLS_PRIVATE_KEY);
-}
-
 static int set_on_tcp(struct ssa_sock *s, int fd, int level, int name, const void *val,
 		      socklen_t len)
 {
@@ -518,7 +518,7 @@ int ssa_remote_setsockopt(struct ssa_sock *s, int fd, int level, int name, const
 		return ssa_fail(s, SSA_E_OPTION_LENGTH, "%u bytes", (unsigned)len);
 	c.req.data_len = val != NULL ? len : 0;
 	c.data = val;
-	if (names_file(level, name)) {
+	if (ssa_option_names_file(level, name)) {
 		read_named_file(val, len, &f);
 		c.req.c = f.kind;
 		c.req.file_err = f.err;

@@ -99,13 +99,17 @@ static bool user_take_socket(uid_t uid, int limit)
 	return ssa_table_sweep_closed() > 0 && user_take_socket_now(uid, limit);
 }
 
+static void user_give_back_socket(uid_t uid)
+{
+	pthread_mutex_lock(&users_lock);
+	user_slot(uid)->sockets--;
+	pthread_mutex_unlock(&users_lock);
+}
+
 void ssad_sock_freed(const struct ssa_sock *s)
 {
-	if (!s->counted)
-		return;
-	pthread_mutex_lock(&users_lock);
-	user_slot(s->owner_uid)->sockets--;
-	pthread_mutex_unlock(&users_lock);
+	if (s->counted)
+		user_give_back_socket(s->owner_uid);
 }
 
 /* One request with what came with it, and the reply being built. */
@@ -184,9 +188,7 @@ static int op_socket(struct request *r)
 	fcntl(tcp, F_SETFL, O_NONBLOCK);
 	fd = ssa_socket_adopt(r->h.a, r->h.b, tcp);
 	if (fd < 0 || (s = ssa_table_get(fd)) == NULL) {
-		struct ssa_sock none = {.counted = true, .owner_uid = r->caller->uid};
-
-		ssad_sock_freed(&none);
+		user_give_back_socket(r->caller->uid);
 		if (fd >= 0)
 			sys_close(fd);
 		return refuse(r, fd < 0 ? errno : ENOMEM);
@@ -206,12 +208,6 @@ static bool option_for_us(int level, int name)
 					name == SO_RCVTIMEO || name == SO_SNDTIMEO));
 }
 
-static bool names_file(int level, int name)
-{
-	return level == IPPROTO_TLS && (name == TLS_TRUSTED_PEER_CERTIFICATES ||
-					name == TLS_CERTIFICATE_CHAIN || name == TLS_PRIVATE_KEY);
-}
-
 static int op_setsockopt(struct request *r)
 {
 	struct ssa_supplied_file f = {.data = r->file, .len = r->h.file_len};
@@ -219,7 +215,7 @@ static int op_setsockopt(struct request *r)
 
 	if (r->nfds != 1 || !option_for_us(r->h.a, r->h.b))
 		return refuse(r, r->nfds != 1 ? EINVAL : EOPNOTSUPP);
-	if (names_file(r->h.a, r->h.b)) {
+	if (ssa_option_names_file(r->h.a, r->h.b)) {
 		/* Never a path alone: that would open it with ssad's rights. */
 		if (r->h.c == SSA_FILE_ERROR)
 			f.err = r->h.file_err > 0 ? r->h.file_err : EACCES;
@@ -346,9 +342,7 @@ static int op_upgrade(struct request *r)
 	rc = ssa_setsockopt(r->fds[0], IPPROTO_TCP, TCP_UPGRADE_TLS, r->data, r->h.data_len);
 	s = ssa_table_get(r->fds[0]);
 	if (s == NULL) {
-		struct ssa_sock none = {.counted = true, .owner_uid = r->caller->uid};
-
-		ssad_sock_freed(&none);
+		user_give_back_socket(r->caller->uid);
 		return outcome(r, rc < 0 ? rc : (errno = EPROTO, -1));
 	}
 	s->counted = true;
