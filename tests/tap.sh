@@ -8,3 +8,9 @@ check() { # NAME EXPECTED-REGEX OUTPUT
 }
 # A port free on 127.0.0.1 now (racy by nature: the peer binds it right after).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# $work, a temporary directory, and $pids, the servers a suite starts: all gone at exit.
+suite_workdir() {
+	work=$(mktemp -d)
+	pids=()
+	trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+}

@@ -7,9 +7,7 @@ set -uo pipefail
 . "$(dirname "$0")/../tap.sh"
 pki=${SSA_TEST_PKI:?}
 src=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+suite_workdir
 
 if ! pkg-config --exists ssa; then
 	ok "in-house web server # SKIP libssa is not installed (pkg-config ssa): ./bootstrap build as root"

@@ -11,9 +11,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 pki=${SSA_TEST_PKI:?}
 out=$src/ports/out
 lighttpd=$out/sbin/lighttpd
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+suite_workdir
 
 if timeout 900 bash "$src/ports/lighttpd/build.sh" >"$work/build.log" 2>&1; then
 	ok "ports/lighttpd/build.sh: $lighttpd is built and current"

@@ -11,9 +11,7 @@ pki=${SSA_TEST_PKI:?}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 nc=$src/ports/out/bin/nc
 mib=${SSA_NC_MIB:-256}
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+suite_workdir
 
 if ! pkg-config --exists ssa; then
 	ok "netcat port # SKIP libssa is not installed (pkg-config ssa): ./bootstrap build as root"

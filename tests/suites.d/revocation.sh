@@ -5,9 +5,7 @@
 set -uo pipefail
 . "$(dirname "$0")/../tap.sh"
 build=$1
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+suite_workdir
 probe=$build/tests/tls_probe
 
 wait_port() { for _ in $(seq 250); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.02; done; return 1; }

@@ -6,9 +6,7 @@ set -uo pipefail
 . "$(dirname "$0")/../tap.sh"
 build=$1
 pki=${SSA_TEST_PKI:?}
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+suite_workdir
 smtp=$build/tests/starttls_smtp
 
 serve() { # PORT: one SMTP session in the background, waited for
