@@ -1,6 +1,7 @@
 /*
- * The explicit API: ssa_X() is X() with TLS semantics for IPPROTO_TLS sockets, and the system
- * call itself for any other descriptor.
+ * The engine's side of the API: ssa_api_X() is X() with TLS semantics for IPPROTO_TLS sockets,
+ * and the system call itself for any other descriptor.  libssa's face reaches these through
+ * the module's table (ssa_module.c); ssad calls them directly.
  */
 #include <errno.h>
 #include <limits.h>
@@ -13,15 +14,6 @@
 #include <unistd.h>
 
 #include "ssa_internal.h"
-
-#include <ssa/ssa.h>
-
-#define SSA_EXPORT __attribute__((visibility("default")))
-
-SSA_EXPORT const char *ssa_version(void)
-{
-	return PACKAGE_VERSION;
-}
 
 /* net_fd: the TCP socket an application made with its own rights (ssad), or -1 to make one. */
 static int create_tls_socket(int domain, int type, int net_fd)
@@ -81,7 +73,7 @@ fail : {
 }
 }
 
-SSA_EXPORT int ssa_socket(int domain, int type, int protocol)
+int ssa_api_socket(int domain, int type, int protocol)
 {
 	if (protocol != IPPROTO_TLS)
 		return sys_socket(domain, type, protocol);
@@ -101,7 +93,7 @@ int ssa_socket_adopt(int domain, int type, int net_fd)
 	return create_tls_socket(domain, type, net_fd);
 }
 
-SSA_EXPORT int ssa_is_tls(int fd)
+int ssa_api_is_tls(int fd)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 
@@ -111,7 +103,7 @@ SSA_EXPORT int ssa_is_tls(int fd)
 	return 1;
 }
 
-SSA_EXPORT char *ssa_last_error(int fd, char *buf, size_t size)
+char *ssa_api_last_error(int fd, char *buf, size_t size)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 
@@ -143,7 +135,7 @@ void ssa_begin_call(struct ssa_sock *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-SSA_EXPORT int ssa_connect(int fd, const struct sockaddr *addr, socklen_t len)
+int ssa_api_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 	int saved = errno, rc;
@@ -158,7 +150,7 @@ SSA_EXPORT int ssa_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return rc;
 }
 
-SSA_EXPORT int ssa_bind(int fd, const struct sockaddr *addr, socklen_t len)
+int ssa_api_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 	int rc;
@@ -180,7 +172,7 @@ SSA_EXPORT int ssa_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	return rc;
 }
 
-SSA_EXPORT int ssa_listen(int fd, int backlog)
+int ssa_api_listen(int fd, int backlog)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 	int rc;
@@ -193,7 +185,7 @@ SSA_EXPORT int ssa_listen(int fd, int backlog)
 	return rc;
 }
 
-SSA_EXPORT int ssa_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+int ssa_api_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 	int rc;
@@ -204,11 +196,6 @@ SSA_EXPORT int ssa_accept4(int fd, struct sockaddr *addr, socklen_t *len, int fl
 	rc = ssa_accept_tls(s, fd, addr, len, flags);
 	ssa_sock_unref(s);
 	return rc;
-}
-
-SSA_EXPORT int ssa_accept(int fd, struct sockaddr *addr, socklen_t *len)
-{
-	return ssa_accept4(fd, addr, len, 0);
 }
 
 /*
@@ -255,7 +242,7 @@ static int upgrade(int fd, const void *val, socklen_t len)
 	return rc;
 }
 
-SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+int ssa_api_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 	int rc;
@@ -339,7 +326,7 @@ static int socket_level_get(struct ssa_sock *s, int fd, int name, void *val, soc
 	}
 }
 
-SSA_EXPORT int ssa_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+int ssa_api_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 	int rc;
@@ -406,17 +393,17 @@ static int tls_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 	return rc;
 }
 
-SSA_EXPORT int ssa_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+int ssa_api_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	return tls_name(fd, addr, len, false);
 }
 
-SSA_EXPORT int ssa_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+int ssa_api_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	return tls_name(fd, addr, len, true);
 }
 
-SSA_EXPORT ssize_t ssa_sendto(int fd, const void *buf, size_t len, int flags,
+ssize_t ssa_api_sendto(int fd, const void *buf, size_t len, int flags,
 			      const struct sockaddr *addr, socklen_t addrlen)
 {
 	struct ssa_sock *s = (flags & MSG_FASTOPEN) ? ssa_table_get(fd) : NULL;
@@ -432,7 +419,7 @@ SSA_EXPORT ssize_t ssa_sendto(int fd, const void *buf, size_t len, int flags,
 }
 
 /* shutdown() on A itself: the engine sees it as EOF (SHUT_WR) and turns it into close_notify. */
-SSA_EXPORT int ssa_shutdown(int fd, int how)
+int ssa_api_shutdown(int fd, int how)
 {
 	struct ssa_sock *s = ssa_table_get(fd);
 	int rc;
@@ -462,7 +449,7 @@ static void release_listening_port(struct ssa_sock *s)
  * close() only forgets the descriptor number: the engine learns that the application has no
  * descriptor of A left from E (HUP), which also covers dup(), fork() and exit.
  */
-SSA_EXPORT int ssa_close(int fd)
+int ssa_api_close(int fd)
 {
 	struct ssa_sock *s;
 	int rc;

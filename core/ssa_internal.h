@@ -23,6 +23,7 @@
 
 #include "ssa_error.h"
 #include "ssa_policy.h"
+#include "ssa_sys.h"
 
 #define SSA_MUST_USE __attribute__((warn_unused_result))
 #define SSA_HIDDEN   __attribute__((visibility("hidden")))
@@ -194,6 +195,23 @@ SSA_HIDDEN void ssa_debug(struct ssa_sock *s, const char *fmt, ...)
 SSA_HIDDEN extern bool ssa_serving_daemon;       /* this process is ssad */
 SSA_HIDDEN bool ssa_daemon_backend_active(void); /* TLS sockets go to ssad (ssa_remote.c) */
 SSA_HIDDEN int ssa_socket_adopt(int domain, int type, int net_fd);
+
+/* --- the socket calls with TLS semantics (ssa_api.c), as the face and ssad call them --- */
+SSA_HIDDEN int ssa_api_socket(int domain, int type, int protocol);
+SSA_HIDDEN int ssa_api_connect(int fd, const struct sockaddr *addr, socklen_t len);
+SSA_HIDDEN int ssa_api_bind(int fd, const struct sockaddr *addr, socklen_t len);
+SSA_HIDDEN int ssa_api_listen(int fd, int backlog);
+SSA_HIDDEN int ssa_api_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+SSA_HIDDEN int ssa_api_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+SSA_HIDDEN int ssa_api_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+SSA_HIDDEN int ssa_api_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+SSA_HIDDEN int ssa_api_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+SSA_HIDDEN int ssa_api_shutdown(int fd, int how);
+SSA_HIDDEN ssize_t ssa_api_sendto(int fd, const void *buf, size_t len, int flags,
+				  const struct sockaddr *addr, socklen_t addrlen);
+SSA_HIDDEN int ssa_api_close(int fd);
+SSA_HIDDEN int ssa_api_is_tls(int fd);
+SSA_HIDDEN char *ssa_api_last_error(int fd, char *buf, size_t size);
 SSA_HIDDEN void ssa_begin_call(struct ssa_sock *s); /* an acting call clears TLS_ERROR */
 SSA_HIDDEN int ssa_remote_socket(int domain, int type);
 SSA_HIDDEN struct ssa_sock *ssa_remote_lookup(int fd);
@@ -225,20 +243,6 @@ SSA_HIDDEN uid_t ssa_caller_uid(void);
 SSA_HIDDEN const char *ssa_policy_error(void);
 SSA_HIDDEN uint64_t ssa_next_id(void);
 
-/* --- raw system calls, never interposed (ssa_sys.c) --- */
-SSA_HIDDEN int sys_socket(int domain, int type, int protocol);
-SSA_HIDDEN int sys_connect(int fd, const struct sockaddr *addr, socklen_t len);
-SSA_HIDDEN int sys_bind(int fd, const struct sockaddr *addr, socklen_t len);
-SSA_HIDDEN int sys_listen(int fd, int backlog);
-SSA_HIDDEN int sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
-SSA_HIDDEN int sys_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
-SSA_HIDDEN int sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
-SSA_HIDDEN int sys_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
-SSA_HIDDEN int sys_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
-SSA_HIDDEN int sys_shutdown(int fd, int how);
-SSA_HIDDEN int sys_close(int fd);
-SSA_HIDDEN ssize_t sys_sendto(int fd, const void *buf, size_t len, int flags,
-			      const struct sockaddr *addr, socklen_t addrlen);
 
 /* Descriptors the engine owns: closed in a forked child, which has no engine. */
 SSA_HIDDEN int ssa_fd_above_stdio(int fd);

@@ -1,14 +1,11 @@
 /*
- * The system calls the library makes on the application's behalf.
- *
- * libssa exports socket(), connect(), close()... so a program linked with it gets TLS from the
- * POSIX names.  Inside the library those names would resolve back to our own definitions, so
- * every internal use goes through these raw system calls instead.
+ * The system calls the library makes on the application's behalf, never through the POSIX
+ * names libssa itself exports (ssa_sys.h).  Built into both the face and the engine module.
  */
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "ssa_internal.h"
+#include "ssa_sys.h"
 
 int sys_socket(int domain, int type, int protocol)
 {

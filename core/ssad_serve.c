@@ -225,7 +225,7 @@ static int op_setsockopt(struct request *r)
 			f.err = EACCES;
 		ssa_supply_file(&f);
 	}
-	rc = ssa_setsockopt(r->fds[0], r->h.a, r->h.b, r->data, r->h.data_len);
+	rc = ssa_api_setsockopt(r->fds[0], r->h.a, r->h.b, r->data, r->h.data_len);
 	ssa_supply_file(NULL);
 	return outcome(r, rc);
 }
@@ -240,7 +240,7 @@ static int op_getsockopt(struct request *r)
 	r->out = malloc(len > 0 ? len : 1);
 	if (r->out == NULL)
 		return refuse(r, ENOMEM);
-	rc = ssa_getsockopt(r->fds[0], r->h.a, r->h.b, len > 0 ? r->out : NULL, &len);
+	rc = ssa_api_getsockopt(r->fds[0], r->h.a, r->h.b, len > 0 ? r->out : NULL, &len);
 	r->rep.a = (int32_t)len;
 	if (rc == 0)
 		r->out_len = len < (socklen_t)r->h.c ? len : (size_t)r->h.c;
@@ -284,7 +284,7 @@ static int op_connect(struct request *r)
 			r->fds[i] = -1;
 		}
 	ssa_sock_unref(s);
-	rc = ssa_connect(r->fds[0], r->h.data_len ? (const struct sockaddr *)r->data : NULL,
+	rc = ssa_api_connect(r->fds[0], r->h.data_len ? (const struct sockaddr *)r->data : NULL,
 			 r->h.data_len);
 	return outcome(r, rc);
 }
@@ -308,7 +308,7 @@ static int op_sendto(struct request *r)
 
 	if (r->nfds != 1 || r->h.a < 0 || alen > r->h.data_len)
 		return refuse(r, EINVAL);
-	n = ssa_sendto(r->fds[0], r->data + alen, r->h.data_len - alen, MSG_FASTOPEN,
+	n = ssa_api_sendto(r->fds[0], r->data + alen, r->h.data_len - alen, MSG_FASTOPEN,
 		       alen ? (const struct sockaddr *)r->data : NULL, alen);
 	return outcome(r, n < 0 ? -1 : (int)n);
 }
@@ -322,8 +322,8 @@ static int op_name(struct request *r)
 	if (ss == NULL || r->nfds != 1)
 		return free(ss), refuse(r, ss ? EINVAL : ENOMEM);
 	r->out = ss;
-	rc = r->h.a ? ssa_getpeername(r->fds[0], (struct sockaddr *)ss, &len)
-		    : ssa_getsockname(r->fds[0], (struct sockaddr *)ss, &len);
+	rc = r->h.a ? ssa_api_getpeername(r->fds[0], (struct sockaddr *)ss, &len)
+		    : ssa_api_getsockname(r->fds[0], (struct sockaddr *)ss, &len);
 	if (rc == 0)
 		r->out_len = len;
 	return outcome(r, rc);
@@ -339,7 +339,7 @@ static int op_upgrade(struct request *r)
 		return refuse(r, EINVAL);
 	if (!user_take_socket(r->caller->uid, r->caller->policy->user_sockets))
 		return refuse(r, EMFILE);
-	rc = ssa_setsockopt(r->fds[0], IPPROTO_TCP, TCP_UPGRADE_TLS, r->data, r->h.data_len);
+	rc = ssa_api_setsockopt(r->fds[0], IPPROTO_TCP, TCP_UPGRADE_TLS, r->data, r->h.data_len);
 	s = ssa_table_get(r->fds[0]);
 	if (s == NULL) {
 		user_give_back_socket(r->caller->uid);
@@ -380,12 +380,12 @@ static bool names_our_socket(struct request *r)
 
 static int op_listen(struct request *r)
 {
-	return outcome(r, ssa_listen(r->fds[0], r->h.a));
+	return outcome(r, ssa_api_listen(r->fds[0], r->h.a));
 }
 
 static int op_shutdown(struct request *r)
 {
-	return outcome(r, ssa_shutdown(r->fds[0], r->h.a));
+	return outcome(r, ssa_api_shutdown(r->fds[0], r->h.a));
 }
 
 static int (*const handlers[SSA_OP_MAX])(struct request *r) = {

@@ -38,6 +38,8 @@ fi
 # shellcheck disable=SC2046
 out=$(cc $cflags -o "$work/tiny_httpd_tls" "$work/tiny_httpd_tls.c" $(pkg-config --cflags --libs ssa) 2>&1)
 check "TLS server builds with pkg-config ssa, without a warning" "^$" "$out"
+check "ldd: the TLS server loads libssa and no TLS library" "^libssa$" \
+	"$(ldd "$work/tiny_httpd_tls" | grep -oE 'lib(ssa|ssl|crypto|gnutls)[.-]' | tr -d '.-')"
 
 printf 'default = { trust-file = "%s/ca.pem";\n server-certificates = ( { chain = "%s/localhost-chain.pem"; key = "%s/localhost.key"; } ); };\n' \
 	"$pki" "$pki" "$pki" >"$work/ssa.conf"

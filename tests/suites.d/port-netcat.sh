@@ -42,7 +42,7 @@ if grep -q 'libssa\.so' <<<"$needed" && ! grep -qE 'libssl|libcrypto|libgnutls' 
 else
 	not_ok "nc links libssa and no TLS library" "$needed"
 fi
-# OpenSSL is in the process only because libssa's in-process engine uses it, not through nc.
+check "ldd: no TLS library" "^$" "$(ldd "$nc" | grep -E 'lib(ssl|crypto|gnutls)[.-]')"
 tls_syms=$(nm -D --undefined-only "$nc" | grep -E ' (SSL_|TLS_|EVP_|gnutls_)' || true)
 if [ -z "$tls_syms" ]; then ok "nc calls no TLS library function"; else not_ok "nc calls no TLS library function" "$tls_syms"; fi
 check "nc -h documents -S" "-S[[:space:]]+TLS" "$("$nc" -h 2>&1)"
