@@ -285,7 +285,7 @@ static int op_connect(struct request *r)
 		}
 	ssa_sock_unref(s);
 	rc = ssa_api_connect(r->fds[0], r->h.data_len ? (const struct sockaddr *)r->data : NULL,
-			 r->h.data_len);
+			     r->h.data_len);
 	return outcome(r, rc);
 }
 
@@ -309,7 +309,7 @@ static int op_sendto(struct request *r)
 	if (r->nfds != 1 || r->h.a < 0 || alen > r->h.data_len)
 		return refuse(r, EINVAL);
 	n = ssa_api_sendto(r->fds[0], r->data + alen, r->h.data_len - alen, MSG_FASTOPEN,
-		       alen ? (const struct sockaddr *)r->data : NULL, alen);
+			   alen ? (const struct sockaddr *)r->data : NULL, alen);
 	return outcome(r, n < 0 ? -1 : (int)n);
 }
 
