@@ -17,6 +17,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/stats.sh"
 top=$(cd "$here/.." && pwd)
 cmdline="bench/ports-lighttpd.sh${*:+ $*}"
 reps=5 duration=10 conns=32 out=$here/PORTS-LIGHTTPD-RESULTS.md write=1
@@ -171,8 +172,6 @@ for r in $(seq "$reps"); do
 	done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 fmt() { awk -v v="$1" 'BEGIN {printf "%.0f", v}'; }
 
 ka_s=$(median <<<"${res[stock.ka]}") ka_p=$(median <<<"${res[port.ka]}")
