@@ -22,6 +22,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/stats.sh"
 src=$(cd "$here/.." && pwd)
 reps=3
 declare -A bytes=([python]=256M [go]=1G [php]=256M)
@@ -343,24 +344,13 @@ run_one() { # LANG VARIANT SCENARIO
 	echo "$val" >>"$tmp/res.$l.$v.$s"
 }
 
-median() {
-	sort -g "$1" | awk '{ v[NR] = $1 } END {
-		if (NR == 0) exit 1
-		if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 cell() { # LANG VARIANT SCENARIO -> median or n/a
 	local f="$tmp/res.$1.$2.$3"
 	if [ -n "${unavailable[$1,$2]:-}" ] || [ -n "${failed[$1,$2,$3]:-}" ] || [ ! -s "$f" ]; then
 		echo n/a
 	else
-		median "$f"
+		median <"$f"
 	fi
-}
-
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'
 }
 
 scenario_label() { # LANG SCENARIO

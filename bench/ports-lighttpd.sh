@@ -2,13 +2,16 @@
 # bench/ports-lighttpd.sh -- the lighttpd port (ports/lighttpd, TLS by libssa) against Debian's
 # lighttpd with mod_openssl, both serving the same files with the same settings on loopback.
 #
-#   bench/ports-lighttpd.sh [--reps R] [--duration SECS] [--conns C] [--out FILE] [--no-write]
+#   bench/ports-lighttpd.sh [--reps R] [--duration SECS] [--conns C] [--load "C1 C2 ..."]
+#                           [--out FILE] [--no-write]
 #
 # Measures, R times each (default 5), interleaved stock/port so that a drift of the machine
 # does not land on one side only: wrk requests per second for a small static file with
 # keep-alive, and with a new TLS connection per request (-H 'Connection: close'); and the time
-# of a 1 GiB download with curl -o /dev/null.  Prints a markdown report (medians, ratios port ÷
-# stock) and writes it to FILE (default bench/PORTS-LIGHTTPD-RESULTS.md) unless --no-write.
+# of a 1 GiB download with curl -o /dev/null.  Keep-alive is measured again with each number of
+# concurrent connections in --load (default "1 8 128"), to show how the cost grows with load.
+# Prints a markdown report (medians, ratios port ÷ stock) and writes it to FILE (default
+# bench/PORTS-LIGHTTPD-RESULTS.md) unless --no-write.
 #
 # Needs root the first time, to install the Debian packages lighttpd, lighttpd-mod-openssl and
 # wrk: the stock server runs as /usr/sbin/lighttpd with this script's own configuration; the
@@ -17,22 +20,24 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/stats.sh"
 top=$(cd "$here/.." && pwd)
 cmdline="bench/ports-lighttpd.sh${*:+ $*}"
-reps=5 duration=10 conns=32 out=$here/PORTS-LIGHTTPD-RESULTS.md write=1
+reps=5 duration=10 conns=32 load="1 8 128" out=$here/PORTS-LIGHTTPD-RESULTS.md write=1
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--reps) reps=$2; shift 2 ;;
 	--duration) duration=$2; shift 2 ;;
 	--conns) conns=$2; shift 2 ;;
+	--load) load=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--no-write) write=0; shift ;;
 	*) usage ;;
 	esac
 done
-case "$reps$duration$conns" in *[!0-9]*) usage ;; esac
+case "$reps$duration$conns${load// /}" in *[!0-9]*) usage ;; esac
 [ "$reps" -ge 1 ] && [ "$duration" -ge 1 ] && [ "$conns" -ge 1 ] || usage
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -138,12 +143,12 @@ for side in stock port; do
 	printf -v "${side}_tls" '%s' "$tls"
 done
 
-# wrk_rps SIDE HEADER-ARGS...: one wrk run; prints requests/s, keeps wrk's output.
+# wrk_rps SIDE CONNS HEADER-ARGS...: one wrk run; prints requests/s, keeps wrk's output.
 wrk_rps() {
-	local side=$1 p=${1}_port log
-	shift
+	local side=$1 c=$2 p=${1}_port log
+	shift 2
 	log=$work/wrk.$side.$RANDOM.log
-	timeout $((duration + 60)) wrk -t1 -c"$conns" -d"${duration}s" "$@" "https://localhost:${!p}/index.html" >"$log" 2>&1 ||
+	timeout $((duration + 60)) wrk -t1 -c"$c" -d"${duration}s" "$@" "https://localhost:${!p}/index.html" >"$log" 2>&1 ||
 		die "wrk failed on $side: $(tail -3 "$log")"
 	if grep -qE 'Non-2xx|Socket errors' "$log"; then
 		grep -E 'Non-2xx|Socket errors' "$log" | sed "s/^/$side: /" >>"$work/errors"
@@ -165,20 +170,26 @@ declare -A res
 for r in $(seq "$reps"); do
 	for side in stock port; do
 		say "rep $r/$reps: $side"
-		res[$side.ka]+="$(wrk_rps "$side") "
-		res[$side.close]+="$(wrk_rps "$side" -H 'Connection: close') "
+		res[$side.ka]+="$(wrk_rps "$side" "$conns") "
+		res[$side.close]+="$(wrk_rps "$side" "$conns" -H 'Connection: close') "
 		res[$side.dl]+="$(dl_secs "$side") "
+		for c in $load; do res[$side.ka$c]+="$(wrk_rps "$side" "$c") "; done
 	done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 fmt() { awk -v v="$1" 'BEGIN {printf "%.0f", v}'; }
 
 ka_s=$(median <<<"${res[stock.ka]}") ka_p=$(median <<<"${res[port.ka]}")
 cl_s=$(median <<<"${res[stock.close]}") cl_p=$(median <<<"${res[port.close]}")
 dl_s=$(median <<<"${res[stock.dl]}") dl_p=$(median <<<"${res[port.dl]}")
 mibs() { awk -v s="$1" 'BEGIN {printf "%.0f", 1024/s}'; }
+load_rows() {
+	local c s p
+	for c in $load; do
+		s=$(median <<<"${res[stock.ka$c]}") p=$(median <<<"${res[port.ka$c]}")
+		echo "| $c | $(fmt "$s") | $(fmt "$p") | $(ratio "$p" "$s") | $(paired "ka$c") |"
+	done
+}
 # Median of the ratios of each repetition's port and stock runs, which ran one after the other:
 # steadier than the ratio of medians when other work on the machine comes and goes.
 paired() { # KEY [inverse]
@@ -204,6 +215,12 @@ report() {
 | new connection per request | requests/s (higher is better) | $(fmt "$cl_s") | $(fmt "$cl_p") | $(ratio "$cl_p" "$cl_s") | $(paired close) |
 | 1 GiB download | seconds (lower is better) | $dl_s | $dl_p | $(ratio "$dl_p" "$dl_s") | $(paired dl) |
 | 1 GiB download | MiB/s (higher is better) | $(mibs "$dl_s") | $(mibs "$dl_p") | $(ratio "$dl_s" "$dl_p") | $(paired dl 1) |
+
+Keep-alive as the load grows (\`wrk -t1 -cN\`, the same 1 KiB file; requests/s, medians):
+
+| concurrent connections | stock (mod_openssl) | port (libssa) | port ÷ stock | median of paired ratios |
+|---:|---:|---:|---:|---:|
+$(load_rows)
 
 All runs (stock | port):
 - keep-alive requests/s: ${res[stock.ka]}| ${res[port.ka]}

@@ -14,6 +14,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/stats.sh"
 top=$(cd "$here/.." && pwd)
 cmdline="bench/ports-wget.sh${*:+ $*}"
 reps=5 size=1024 out=$here/PORTS-WGET-RESULTS.md write=1
@@ -107,14 +108,13 @@ for i in $(seq "$reps"); do
 	say "stock ${stock_t[-1]} s (cpu ${stock_c[-1]}), port ${port_t[-1]} s (cpu ${port_c[-1]})"
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms=$(median "${stock_t[@]}")
-mp=$(median "${port_t[@]}")
+ms=$(median <<<"${stock_t[*]}")
+mp=$(median <<<"${port_t[*]}")
 mbs() { awk -v s="$size" -v t="$1" 'BEGIN {printf "%.0f", s / t}'; }
-ratio=$(awk -v a="$ms" -v b="$mp" 'BEGIN {printf "%.2f", a / b}')
-cs=$(median "${stock_c[@]}")
-cp=$(median "${port_c[@]}")
-cratio=$(awk -v a="$cs" -v b="$cp" 'BEGIN {printf "%.2f", a / b}')
+ratio=$(ratio "$ms" "$mp")
+cs=$(median <<<"${stock_c[*]}")
+cp=$(median <<<"${port_c[*]}")
+cratio=$(ratio "$cs" "$cp")
 
 report=$(
 	cat <<EOF

@@ -21,6 +21,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/stats.sh"
 top=$(cd "$here/.." && pwd)
 cmdline="bench/run.sh${*:+ $*}"
 quick=0 reps="" out="$here/RESULTS.md" plot_dir="$here" build=1 plots=1
@@ -157,10 +158,17 @@ build_binaries() {
 		why="bench_client_ssa/bench_server_ssa not built (make -C bench ssa)"
 	else
 		# Someone may rebuild or reinstall libssa during a long run: the ssa peers load a copy
-		# taken now (the binaries' RUNPATH gives way to LD_LIBRARY_PATH).
-		mkdir -p "$tmp/lib"
+		# taken now (the binaries' RUNPATH gives way to LD_LIBRARY_PATH), with the engine
+		# module beside it (build tree) or in ssa/ below it (installed), as libssa looks for it.
+		mkdir -p "$tmp/lib/ssa"
 		cp -aL "$libssa_from"/libssa.so* "$tmp/lib/"
-		if ! grep -q "libssa\.so.*=> $tmp/lib/" <<<"$(LD_LIBRARY_PATH=$tmp/lib ldd "$here/bench_client_ssa")"; then
+		engine=
+		for f in "$libssa_from"/ssa/ssa-engine.so "$libssa_from"/ssa-engine.so; do
+			[ -z "$engine" ] && [ -e "$f" ] && engine=$f && cp -L "$f" "$tmp/lib/ssa/"
+		done
+		if [ -z "$engine" ]; then
+			why="no ssa-engine.so beside $libssa_from/libssa.so (libssa's engine module)"
+		elif ! grep -q "libssa\.so.*=> $tmp/lib/" <<<"$(LD_LIBRARY_PATH=$tmp/lib ldd "$here/bench_client_ssa")"; then
 			# (not `ldd | grep -q`: grep quitting early makes ldd's SIGPIPE fail the pipeline)
 			why="bench_client_ssa does not load libssa"
 		fi
@@ -203,7 +211,7 @@ need_tools() {
 	if [ -z "${unavailable[ssad]:-}" ]; then
 		if ! ssad_bin=$(find_ssad); then
 			unavailable[ssad]="ssad not built: skipped"
-		elif ! grep -aq SSA_DAEMON_SOCKET "$tmp"/lib/libssa.so; then
+		elif ! grep -aq SSA_DAEMON_SOCKET "$tmp"/lib/ssa/ssa-engine.so; then
 			# an older library ignores SSA_BACKEND=daemon and would run in-process
 			unavailable[ssad]="the libssa.so from $libssa_from has no daemon backend: skipped"
 		else
@@ -584,24 +592,13 @@ run_idle() {
 # ---------------------------------------------------------------------------------------------
 # Report
 
-median() {
-	sort -g "$1" | awk '{ v[NR] = $1 } END {
-		if (NR == 0) exit 1
-		if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 cell() { # peer scenario metric -> median or n/a
 	local f="$tmp/res/$1/$2.$3"
 	if [ -n "${unavailable[$1]:-}" ] || [ -n "${failed[$1,$2]:-}" ] || [ ! -s "$f" ]; then
 		echo n/a
 	else
-		median "$f"
+		median <"$f"
 	fi
-}
-
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'
 }
 
 scenarios=""
@@ -772,7 +769,7 @@ growth() {
 			v+="${v:+,} $(fmt "$(cell "$p" "idle:$n" median_us)") µs with $n idle"
 		done
 		[ -n "$v" ] && line+="${line:+; }64 B round trip: $(fmt "$base") µs alone,$v"
-		[ -n "$line" ] && echo "- $p: $line"
+		if [ -n "$line" ]; then echo "- $p: $line"; fi
 	done
 }
 

@@ -403,8 +403,8 @@ int ssa_api_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	return tls_name(fd, addr, len, true);
 }
 
-ssize_t ssa_api_sendto(int fd, const void *buf, size_t len, int flags,
-			      const struct sockaddr *addr, socklen_t addrlen)
+ssize_t ssa_api_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+		       socklen_t addrlen)
 {
 	struct ssa_sock *s = (flags & MSG_FASTOPEN) ? ssa_table_get(fd) : NULL;
 	ssize_t rc;

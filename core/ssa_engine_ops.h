@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#define SSA_ENGINE_ABI	  1
+#define SSA_ENGINE_ABI    1
 #define SSA_ENGINE_SYMBOL "ssa_engine_module"
-#define SSA_ENGINE_FILE	  "ssa-engine.so"
+#define SSA_ENGINE_FILE   "ssa-engine.so"
 
 struct ssa_engine_ops {
 	unsigned abi;

@@ -77,7 +77,7 @@ SSA_EXPORT int ssa_accept(int fd, struct sockaddr *addr, socklen_t *len)
 SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	const struct ssa_engine_ops *e =
-		asks_for_tls(level, name) ? ssa_engine_load() : ssa_engine_loaded();
+	    asks_for_tls(level, name) ? ssa_engine_load() : ssa_engine_loaded();
 
 	return e ? e->setsockopt(fd, level, name, val, len)
 		 : sys_setsockopt(fd, level, name, val, len);
@@ -86,7 +86,7 @@ SSA_EXPORT int ssa_setsockopt(int fd, int level, int name, const void *val, sock
 SSA_EXPORT int ssa_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	const struct ssa_engine_ops *e =
-		asks_for_tls(level, name) ? ssa_engine_load() : ssa_engine_loaded();
+	    asks_for_tls(level, name) ? ssa_engine_load() : ssa_engine_loaded();
 
 	return e ? e->getsockopt(fd, level, name, val, len)
 		 : sys_getsockopt(fd, level, name, val, len);

@@ -243,7 +243,6 @@ SSA_HIDDEN uid_t ssa_caller_uid(void);
 SSA_HIDDEN const char *ssa_policy_error(void);
 SSA_HIDDEN uint64_t ssa_next_id(void);
 
-
 /* Descriptors the engine owns: closed in a forked child, which has no engine. */
 SSA_HIDDEN int ssa_fd_above_stdio(int fd);
 SSA_HIDDEN void ssa_fd_own(int fd);

@@ -292,7 +292,7 @@ static int op_connect(struct request *r)
 	pthread_mutex_unlock(&s->lock);
 	ssa_sock_unref(s);
 	rc = ssa_api_connect(r->fds[0], r->h.data_len ? (const struct sockaddr *)r->data : NULL,
-			 r->h.data_len);
+			     r->h.data_len);
 	return outcome(r, rc);
 }
 
@@ -316,7 +316,7 @@ static int op_sendto(struct request *r)
 	if (r->nfds != 1 || r->h.a < 0 || alen > r->h.data_len)
 		return refuse(r, EINVAL);
 	n = ssa_api_sendto(r->fds[0], r->data + alen, r->h.data_len - alen, MSG_FASTOPEN,
-		       alen ? (const struct sockaddr *)r->data : NULL, alen);
+			   alen ? (const struct sockaddr *)r->data : NULL, alen);
 	return outcome(r, n < 0 ? -1 : (int)n);
 }
 

@@ -31,6 +31,8 @@ server_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/server.log" && break; sleep 0.05; done
 cat "$work/server.log"
 
+echo "== the client links libssa and no TLS library (libssa loads its engine with the first TLS socket):"
+ldd "$build/examples/.libs/tls_client" | grep -E 'lib(ssa|ssl|crypto|gnutls)[.-]' | sed 's/^[[:space:]]*/   /'
 echo "== SSA client:"
 "$build/examples/tls_client" localhost "$port" "hello through the Secure Socket API"
 echo "== openssl s_client, verifying the same server:"

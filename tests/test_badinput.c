@@ -66,44 +66,6 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 
 /* ---- Helpers ----------------------------------------------------------------------------- */
 
-static int tls_socket(int family)
-{
-    int fd = socket(family, SOCK_STREAM, IPPROTO_TLS);
-    T_REQUIRE(fd >= 0, "socket(IPPROTO_TLS): %s", strerror(errno));
-    return fd;
-}
-
-static int set_str(int fd, int opt, const char *v)
-{
-    return setsockopt(fd, IPPROTO_TLS, opt, v, (socklen_t)strlen(v) + 1);
-}
-
-static const char *tls_error(int fd)
-{
-    static char buf[1024];
-    socklen_t len = sizeof buf;
-
-    if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len) < 0)
-        snprintf(buf, sizeof buf, "(getsockopt TLS_ERROR failed: %s)", strerror(errno));
-    return buf;
-}
-
-static int expect_fail_(int rc, int err, int fd, int want, const char *says, const char *expr,
-                        int line)
-{
-    if (!t_check_(rc == -1, __FILE__, line, expr, "succeeded (returned %d)", rc))
-        return 0;
-    int ok = t_errno_is_(want, err, __FILE__, line);
-    if (says != NULL) {
-        const char *text = tls_error(fd);
-        ok &= t_check_(strcasestr(text, says) != NULL, __FILE__, line, expr,
-                       "TLS_ERROR \"%s\" does not say \"%s\"", text, says);
-    }
-    return ok;
-}
-#define EXPECT_FAIL(fd, call, want, says) \
-    ({ int rc_ = (call); int e_ = errno; expect_fail_(rc_, e_, fd, want, says, #call, __LINE__); })
-
 /* rc == -1 with errno one of `allowed` (a 0-terminated list). */
 static int fails_with_one_of(int rc, int err, const int *allowed)
 {
@@ -168,7 +130,7 @@ static void test_null_optval_set(void)
 {
     static const socklen_t lens[] = {0, 1, 2, 4, 8, 255, 256, 4096, 65536, 0x7fffffff};
     static const int allowed[] = {EINVAL, ENOPROTOOPT, EFAULT, 0};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     for (size_t i = 0; i < N(all_options); i++)
         for (size_t k = 0; k < N(lens); k++) {
@@ -183,7 +145,7 @@ static void test_null_optval_set(void)
 static void test_optlen_zero_set(void)
 {
     static const int allowed[] = {EINVAL, ENOPROTOOPT, 0};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     char buf[64] = "localhost";
 
     for (size_t i = 0; i < N(all_options); i++) {
@@ -205,7 +167,7 @@ static void test_null_optlen_get(void)
 {
     static const int allowed[] = {EFAULT, EINVAL, 0};
     static const int any[] = {EFAULT, EINVAL, ENOTCONN, ENOPROTOOPT, ERANGE, 0};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     char buf[256];
 
     for (size_t i = 0; i < N(fresh_getters); i++) {
@@ -244,7 +206,7 @@ static void test_null_optlen_get(void)
 static void test_null_optval_get(void)
 {
     static const int allowed[] = {EFAULT, EINVAL, ERANGE, 0};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     /* NULL buffer but a length that claims room: refused, never written through. */
     for (size_t i = 0; i < N(fresh_getters); i++) {
@@ -262,10 +224,10 @@ static void test_null_optval_get(void)
 /* Every fresh getter with every buffer size from 0 to 40: no byte written past optlen. */
 static void test_short_buffers_get(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     unsigned char buf[64 + 64];
 
-    T_REQUIRE(set_str(fd, TLS_REMOTE_HOSTNAME, "www.example.test") == 0, "%s", tls_error(fd));
+    T_REQUIRE(t_set_str(fd, TLS_REMOTE_HOSTNAME, "www.example.test") == 0, "%s", t_tls_error(fd));
     for (size_t i = 0; i < N(fresh_getters); i++)
         for (socklen_t size = 0; size <= 40; size++) {
             memset(buf, CANARY, sizeof buf);
@@ -292,15 +254,15 @@ static void test_short_buffers_get(void)
 
 static void test_unterminated_hostname(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     char *name = malloc(300);
 
     T_REQUIRE(name != NULL, "malloc");
     memset(name, 'a', 300); /* no NUL anywhere: the library may read 300 bytes, no more */
-    EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, name, 300), EINVAL, NULL);
-    EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, TLS_HOSTNAME, name, 300), EINVAL, NULL);
-    EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, TLS_ALPN, name, 300), EINVAL, NULL);
-    EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, TLS_DISABLE_CIPHER, name, 300), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, name, 300), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, TLS_HOSTNAME, name, 300), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, TLS_ALPN, name, 300), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, TLS_DISABLE_CIPHER, name, 300), EINVAL, NULL);
     free(name);
     close(fd);
 }
@@ -310,12 +272,12 @@ static void test_hostname_bad_characters(void)
     static const char *bad[] = {"local host", "a\tb", "a\nb", "evil.test\r\nHost: x",
                                 "\x01", "a/b", "a@b", "a\\b", "name\x7f", "caf\xc3\xa9.test",
                                 "%s%s%n", "", " ", "a;b"};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     for (size_t i = 0; i < N(bad); i++) {
-        if (!EXPECT_FAIL(fd, set_str(fd, TLS_REMOTE_HOSTNAME, bad[i]), EINVAL, NULL))
+        if (!T_EXPECT_FAIL(fd, t_set_str(fd, TLS_REMOTE_HOSTNAME, bad[i]), EINVAL, NULL))
             t_note("TLS_REMOTE_HOSTNAME #%zu", i);
-        if (!EXPECT_FAIL(fd, set_str(fd, TLS_HOSTNAME, bad[i]), EINVAL, NULL))
+        if (!T_EXPECT_FAIL(fd, t_set_str(fd, TLS_HOSTNAME, bad[i]), EINVAL, NULL))
             t_note("TLS_HOSTNAME #%zu", i);
     }
     /* The refusals left the option unset. */
@@ -331,39 +293,39 @@ static void test_hostname_bad_characters(void)
 static void test_non_pem_files(void)
 {
     const char *garbage = t_pki("garbage.pem");
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
-    EXPECT_FAIL(fd, set_str(fd, TLS_CERTIFICATE_CHAIN, garbage), EINVAL, "garbage.pem");
-    EXPECT_FAIL(fd, set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, garbage), EINVAL, "garbage.pem");
-    T_REQUIRE(set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) == 0, "%s",
-              tls_error(fd));
-    EXPECT_FAIL(fd, set_str(fd, TLS_PRIVATE_KEY, garbage), EINVAL, "garbage.pem");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_CERTIFICATE_CHAIN, garbage), EINVAL, "garbage.pem");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, garbage), EINVAL, "garbage.pem");
+    T_REQUIRE(t_set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) == 0, "%s",
+              t_tls_error(fd));
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_PRIVATE_KEY, garbage), EINVAL, "garbage.pem");
     /* A certificate is not a key, and a key is not a certificate. */
-    EXPECT_FAIL(fd, set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.pem")), EINVAL, NULL);
-    EXPECT_FAIL(fd, set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost.key")), EINVAL, NULL);
-    EXPECT_FAIL(fd, set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("localhost.key")), EINVAL,
-                NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.pem")), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost.key")), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("localhost.key")), EINVAL,
+                  NULL);
     close(fd);
 }
 
 static void test_empty_and_special_files(void)
 {
     char empty[PATH_MAX];
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     snprintf(empty, sizeof empty, "%s/empty.pem", t_tmpdir());
     FILE *f = fopen(empty, "w");
     T_REQUIRE(f != NULL, "cannot create %s", empty);
     fclose(f);
-    EXPECT_FAIL(fd, set_str(fd, TLS_CERTIFICATE_CHAIN, empty), EINVAL, "empty.pem");
-    EXPECT_FAIL(fd, set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, empty), EINVAL, "empty.pem");
-    EXPECT_FAIL(fd, set_str(fd, TLS_CERTIFICATE_CHAIN, "/dev/null"), EINVAL, "/dev/null");
-    EXPECT_FAIL(fd, set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, "/dev/null"), EINVAL,
-                "/dev/null");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_CERTIFICATE_CHAIN, empty), EINVAL, "empty.pem");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, empty), EINVAL, "empty.pem");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_CERTIFICATE_CHAIN, "/dev/null"), EINVAL, "/dev/null");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, "/dev/null"), EINVAL,
+                  "/dev/null");
     /* A directory is a valid trust store only if it holds certificates. */
-    EXPECT_FAIL(fd, set_str(fd, TLS_CERTIFICATE_CHAIN, t_tmpdir()), EINVAL, NULL);
-    T_CHECK(set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("cadir")) == 0, "cadir: %s",
-            tls_error(fd));
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_CERTIFICATE_CHAIN, t_tmpdir()), EINVAL, NULL);
+    T_CHECK(t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("cadir")) == 0, "cadir: %s",
+            t_tls_error(fd));
     close(fd);
 }
 
@@ -376,9 +338,9 @@ static int set_path_child(const void *arg)
 
     if (fd < 0)
         return 1;
-    if (opt == TLS_PRIVATE_KEY && set_str(fd, TLS_CERTIFICATE_CHAIN, a[2]) != 0)
+    if (opt == TLS_PRIVATE_KEY && t_set_str(fd, TLS_CERTIFICATE_CHAIN, a[2]) != 0)
         return 1;
-    int rc = set_str(fd, opt, a[1]);
+    int rc = t_set_str(fd, opt, a[1]);
     return rc == -1 && errno == EINVAL ? 0 : 1;
 }
 
@@ -405,52 +367,52 @@ static void test_endless_files(void)
 static void test_missing_files(void)
 {
     const char *missing = "/nonexistent/ssa-test/missing.pem";
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
-    EXPECT_FAIL(fd, set_str(fd, TLS_CERTIFICATE_CHAIN, missing), EINVAL, missing);
-    EXPECT_FAIL(fd, set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, missing), EINVAL, missing);
-    T_REQUIRE(set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) == 0, "%s",
-              tls_error(fd));
-    EXPECT_FAIL(fd, set_str(fd, TLS_PRIVATE_KEY, missing), EINVAL, missing);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_CERTIFICATE_CHAIN, missing), EINVAL, missing);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, missing), EINVAL, missing);
+    T_REQUIRE(t_set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) == 0, "%s",
+              t_tls_error(fd));
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_PRIVATE_KEY, missing), EINVAL, missing);
     close(fd);
 }
 
 static void test_key_mismatch(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
-    T_REQUIRE(set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) == 0, "%s",
-              tls_error(fd));
-    EXPECT_FAIL(fd, set_str(fd, TLS_PRIVATE_KEY, t_pki("mismatch.key")), EINVAL,
-                "does not match");
-    EXPECT_FAIL(fd, set_str(fd, TLS_PRIVATE_KEY, t_pki("example.key")), EINVAL,
-                "does not match");
+    T_REQUIRE(t_set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) == 0, "%s",
+              t_tls_error(fd));
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_PRIVATE_KEY, t_pki("mismatch.key")), EINVAL,
+                  "does not match");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_PRIVATE_KEY, t_pki("example.key")), EINVAL,
+                  "does not match");
     /* The right key still works afterwards. */
-    T_CHECK(set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.key")) == 0, "%s", tls_error(fd));
+    T_CHECK(t_set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.key")) == 0, "%s", t_tls_error(fd));
     close(fd);
 }
 
 static void test_key_before_chain(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
-    EXPECT_FAIL(fd, set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.key")), EINVAL,
-                "before any certificate chain");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.key")), EINVAL,
+                  "before any certificate chain");
     close(fd);
 }
 
 static void test_listen_with_incomplete_chain(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     struct sockaddr_in sin = {.sin_family = AF_INET};
 
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     /* A chain whose key was refused cannot serve: listen() says so. */
-    T_REQUIRE(set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) == 0, "%s",
-              tls_error(fd));
-    EXPECT_FAIL(fd, set_str(fd, TLS_PRIVATE_KEY, t_pki("mismatch.key")), EINVAL, NULL);
+    T_REQUIRE(t_set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) == 0, "%s",
+              t_tls_error(fd));
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_PRIVATE_KEY, t_pki("mismatch.key")), EINVAL, NULL);
     T_REQUIRE(bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0, "bind: %s", strerror(errno));
-    EXPECT_FAIL(fd, listen(fd, 4), EINVAL, "key");
+    T_EXPECT_FAIL(fd, listen(fd, 4), EINVAL, "key");
     close(fd);
 }
 
@@ -459,7 +421,7 @@ static void test_listen_with_incomplete_chain(void)
 static void test_unknown_level(void)
 {
     static const int levels[] = {999, 12345, -1};
-    int tls = tls_socket(AF_INET);
+    int tls = t_tls_socket(AF_INET);
     int tcp = socket(AF_INET, SOCK_STREAM, 0);
     int v = 1;
     char buf[16];
@@ -489,32 +451,32 @@ static void test_unknown_level(void)
 /* connect() with a garbage address must fail at once, leaving the socket usable. */
 static void test_garbage_sockaddr_host(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     struct sockaddr_host h;
     socklen_t header = offsetof(struct sockaddr_host, sin_addr);
 
     memset(&h, 'x', sizeof h); /* no NUL in the 255 bytes of the name */
     h.sin_family = AF_HOSTNAME;
     h.sin_port = htons(443);
-    EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, sizeof h), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, sizeof h), EINVAL, NULL);
     /* Shorter than the header, or just the header. */
     static const socklen_t short_lens[] = {0, 1, 2, 3, 4};
     for (size_t i = 0; i < N(short_lens); i++)
-        if (!EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, short_lens[i]), EINVAL, NULL))
+        if (!T_EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, short_lens[i]), EINVAL, NULL))
             t_note("addrlen %u (header is %u)", short_lens[i], header);
     /* A NUL outside the addrlen given does not count. */
     memset(h.sin_addr.name, 'x', sizeof h.sin_addr.name);
     h.sin_addr.name[20] = '\0';
-    EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, header + 10), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, header + 10), EINVAL, NULL);
     /* Empty name. */
     h.sin_addr.name[0] = '\0';
-    EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, sizeof h), EINVAL, NULL);
-    EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, header + 1), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, sizeof h), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, connect(fd, (struct sockaddr *)&h, header + 1), EINVAL, NULL);
     /* NULL address. */
-    EXPECT_FAIL(fd, connect(fd, NULL, 0), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, connect(fd, NULL, 0), EINVAL, NULL);
     /* After all that the socket is still new: options can be set. */
-    T_CHECK(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "socket unusable: %s",
-            tls_error(fd));
+    T_CHECK(t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "socket unusable: %s",
+            t_tls_error(fd));
     close(fd);
 }
 
@@ -522,7 +484,7 @@ static void test_hostname_with_bad_characters_connect(void)
 {
     static const char *bad[] = {"evil name.invalid", "a\r\nb.invalid", "a\tb.invalid",
                                 "a/b.invalid", "x\x01.invalid"};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     struct sockaddr_host h;
 
     /* Not host names: refused before any lookup, as TLS_REMOTE_HOSTNAME refuses them; they
@@ -536,7 +498,7 @@ static void test_hostname_with_bad_characters_connect(void)
         int rc = connect(fd, (struct sockaddr *)&h, sizeof h);
         int err = errno;
         T_CHECK(rc == -1 && err == EINVAL, "name #%zu: rc %d %s (TLS_ERROR: %s)", i, rc,
-                t_errname(err), tls_error(fd));
+                t_errname(err), t_tls_error(fd));
         T_CHECK(lookups == before, "name #%zu was passed to getaddrinfo", i);
     }
     close(fd);
@@ -544,21 +506,21 @@ static void test_hostname_with_bad_characters_connect(void)
 
 static void test_wrong_family(void)
 {
-    int v4 = tls_socket(AF_INET), v6 = tls_socket(AF_INET6);
+    int v4 = t_tls_socket(AF_INET), v6 = t_tls_socket(AF_INET6);
     struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(9)};
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
 
     sin6.sin6_addr = in6addr_loopback;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_FAIL(v4, connect(v4, (struct sockaddr *)&sin6, sizeof sin6), EAFNOSUPPORT, NULL);
-    EXPECT_FAIL(v6, connect(v6, (struct sockaddr *)&sin, sizeof sin), EAFNOSUPPORT, NULL);
+    T_EXPECT_FAIL(v4, connect(v4, (struct sockaddr *)&sin6, sizeof sin6), EAFNOSUPPORT, NULL);
+    T_EXPECT_FAIL(v6, connect(v6, (struct sockaddr *)&sin, sizeof sin), EAFNOSUPPORT, NULL);
     /* Right family, short length. */
-    EXPECT_FAIL(v4, connect(v4, (struct sockaddr *)&sin, sizeof sin - 4), EINVAL, NULL);
+    T_EXPECT_FAIL(v4, connect(v4, (struct sockaddr *)&sin, sizeof sin - 4), EINVAL, NULL);
     /* AF_UNIX on a TLS socket. */
     struct sockaddr_un sun = {.sun_family = AF_UNIX, .sun_path = "/tmp/x"};
-    EXPECT_FAIL(v4, connect(v4, (struct sockaddr *)&sun, sizeof sun), EAFNOSUPPORT, NULL);
+    T_EXPECT_FAIL(v4, connect(v4, (struct sockaddr *)&sun, sizeof sun), EAFNOSUPPORT, NULL);
     /* bind() with the other family too. */
-    EXPECT_FAIL(v4, bind(v4, (struct sockaddr *)&sin6, sizeof sin6), EAFNOSUPPORT, NULL);
+    T_EXPECT_FAIL(v4, bind(v4, (struct sockaddr *)&sin6, sizeof sin6), EAFNOSUPPORT, NULL);
     close(v4);
     close(v6);
 }
@@ -637,9 +599,9 @@ static void test_fd_minus_one(void)
 
 static void test_closed_fd(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
-    T_REQUIRE(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "%s", tls_error(fd));
+    T_REQUIRE(t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "%s", t_tls_error(fd));
     T_REQUIRE(close(fd) == 0, "close: %s", strerror(errno));
     /* Only meaningful if nothing took the number meanwhile (engine threads open no fds). */
     if (fcntl(fd, F_GETFD) != -1)
@@ -662,16 +624,16 @@ static void check_reuse_by_pipe(int via_close)
 {
     int p[2];
     T_REQUIRE(pipe(p) == 0, "pipe");
-    int fd = take_number(tls_socket(AF_INET), p[0], via_close);
+    int fd = take_number(t_tls_socket(AF_INET), p[0], via_close);
 
-    EXPECT_FAIL(-1, setsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, "localhost", 10), ENOTSOCK,
-                NULL);
+    T_EXPECT_FAIL(-1, setsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, "localhost", 10), ENOTSOCK,
+                  NULL);
     char buf[64];
     socklen_t len = sizeof buf;
-    EXPECT_FAIL(-1, getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len), ENOTSOCK, NULL);
+    T_EXPECT_FAIL(-1, getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len), ENOTSOCK, NULL);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
-    EXPECT_FAIL(-1, connect(fd, (struct sockaddr *)&sin, sizeof sin), ENOTSOCK, NULL);
-    EXPECT_FAIL(-1, listen(fd, 1), ENOTSOCK, NULL);
+    T_EXPECT_FAIL(-1, connect(fd, (struct sockaddr *)&sin, sizeof sin), ENOTSOCK, NULL);
+    T_EXPECT_FAIL(-1, listen(fd, 1), ENOTSOCK, NULL);
     T_CHECK(ssa_is_tls(fd) == 0, "a pipe is a TLS socket");
     /* The pipe still works as a pipe, and close() closes it. */
     T_CHECK(write(p[1], "x", 1) == 1, "write to pipe: %s", strerror(errno));
@@ -697,7 +659,7 @@ static void check_reuse_by_unix_socket(int via_close)
     int sv[2], ref[2];
     T_REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
     T_REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, ref) == 0, "socketpair");
-    int fd = take_number(tls_socket(AF_INET), sv[0], via_close);
+    int fd = take_number(t_tls_socket(AF_INET), sv[0], via_close);
 
     char buf[64];
     socklen_t l1 = sizeof buf, l2 = sizeof buf;
@@ -741,10 +703,10 @@ static void test_plain_sockets_untouched(void)
     long k_get = syscall(SYS_getsockopt, tcp, IPPROTO_TLS, TLS_ERROR, buf, &len);
     int e_get = errno;
     T_REQUIRE(k_set == -1 && k_get == -1, "the kernel accepts level 205 on TCP?");
-    EXPECT_FAIL(-1, setsockopt(tcp, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, "localhost", 10), e_set,
-                NULL);
+    T_EXPECT_FAIL(-1, setsockopt(tcp, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, "localhost", 10), e_set,
+                  NULL);
     len = sizeof buf;
-    EXPECT_FAIL(-1, getsockopt(tcp, IPPROTO_TLS, TLS_ERROR, buf, &len), e_get, NULL);
+    T_EXPECT_FAIL(-1, getsockopt(tcp, IPPROTO_TLS, TLS_ERROR, buf, &len), e_get, NULL);
     T_CHECK(setsockopt(tcp, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v) == 0, "SO_KEEPALIVE");
     T_CHECK(ssa_is_tls(tcp) == 0, "plain TCP is TLS");
     close(tcp);
@@ -762,9 +724,9 @@ static void test_fork_with_open_socket(void)
 {
     /* The library's fork handlers run in the child before it returns from fork(): they must
      * not wait for a lock the parent's threads held (a TLS socket is open, so they have work). */
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
-    T_REQUIRE(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "%s", tls_error(fd));
+    T_REQUIRE(t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "%s", t_tls_error(fd));
     int rc = run_bounded(trivial_child, NULL, 5000, "fork() with a TLS socket open");
     T_CHECK(rc == 0 || rc == -1, "child exited %d", rc);
     close(fd);
@@ -883,14 +845,7 @@ static void test_peer_hangs_up(void)
 int main(void)
 {
     /* This program's own policy: the defaults, whatever /etc/ssa/ssa.conf says. */
-    char conf[PATH_MAX];
-    snprintf(conf, sizeof conf, "%s/badinput.conf", t_tmpdir());
-    FILE *f = fopen(conf, "w");
-    if (f == NULL)
-        t_bail("cannot write %s", conf);
-    fputs("default = { handshake-timeout = 5.0; };\n", f);
-    fclose(f);
-    t_use_policy(conf);
+    t_use_policy_text("badinput.conf", "default = { handshake-timeout = 5.0; };\n");
     t_set_timeout(20);
 
     t_run("NULL optval with any optlen: refused", test_null_optval_set);

@@ -64,11 +64,6 @@ static void run_arg(const char *name, void (*fn)(void *), void *arg)
     stop_case_peers();
 }
 
-static int set_str(int fd, int opt, const char *value)
-{
-    return setsockopt(fd, IPPROTO_TLS, opt, value, (socklen_t)strlen(value) + 1);
-}
-
 /* A string option into buf; "" (and a check failure) if getsockopt fails. */
 static const char *get_str(int fd, int opt, char *buf, size_t size)
 {
@@ -92,12 +87,11 @@ static int get_int(int fd, int opt)
 /* A TLS socket trusting the test CA (if trust), with TLS_REMOTE_HOSTNAME = name (if any). */
 static int tls_socket(int family, const char *name, int trust)
 {
-    int fd = socket(family, SOCK_STREAM, IPPROTO_TLS);
-    T_REQUIRE(fd >= 0, "socket(IPPROTO_TLS): %s", strerror(errno));
+    int fd = t_tls_socket(family);
     const char *failed = NULL;
-    if (trust && set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) != 0)
+    if (trust && t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) != 0)
         failed = "TLS_TRUSTED_PEER_CERTIFICATES";
-    else if (name && set_str(fd, TLS_REMOTE_HOSTNAME, name) != 0)
+    else if (name && t_set_str(fd, TLS_REMOTE_HOSTNAME, name) != 0)
         failed = "TLS_REMOTE_HOSTNAME";
     if (failed) {
         int err = errno;
@@ -522,22 +516,10 @@ static void test_rsa2048(void)
 
 /* ---- Main ------------------------------------------------------------------------------- */
 
-/* A policy of our own, read at the first TLS socket: no trust store, short timeout. */
-static void pin_policy(void)
-{
-    static char path[4096];
-    snprintf(path, sizeof path, "%s/client-policy.conf", t_tmpdir());
-    FILE *f = fopen(path, "w");
-    if (!f)
-        t_bail("cannot write %s: %s", path, strerror(errno));
-    fputs("default = { handshake-timeout = 10.0; };\n", f);
-    fclose(f);
-    t_use_policy(path);
-}
-
 int main(void)
 {
-    pin_policy();
+    /* A policy of our own, read at the first TLS socket: no trust store, short timeout. */
+    t_use_policy_text("client-policy.conf", "default = { handshake-timeout = 10.0; };\n");
     run("openssl s_server over IPv4: TLS 1.3 cipher, identity, data", test_openssl_ipv4);
     run("openssl s_server over IPv6: TLS 1.2 cipher, identity, data", test_openssl_ipv6);
     run("gnutls-serv --echo over IPv4: 100 KiB echoed", test_gnutls_ipv4);

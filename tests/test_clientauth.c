@@ -15,11 +15,6 @@
 
 #include "tutil.h"
 
-static int set_str(int fd, int opt, const char *v)
-{
-	return setsockopt(fd, IPPROTO_TLS, opt, v, (socklen_t)strlen(v) + 1);
-}
-
 /* A listener on 127.0.0.1 that asks for client certificates (mode 1 required, 2 optional). */
 static int auth_listener(int mode, int *port)
 {
@@ -28,9 +23,8 @@ static int auth_listener(int mode, int *port)
 	int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) < 0 ||
-	    set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.key")) < 0 ||
-	    set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) < 0 ||
+	if (fd < 0 || t_set_leaf(fd, "localhost") < 0 ||
+	    t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) < 0 ||
 	    setsockopt(fd, IPPROTO_TLS, TLS_REQUEST_PEER_AUTH, &mode, sizeof(mode)) < 0 ||
 	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 8) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
@@ -139,9 +133,9 @@ static void bad_values(void)
 	T_CHECK(setsockopt(fd, IPPROTO_TLS, TLS_REQUEST_PEER_AUTH, &v, sizeof(v)) < 0 &&
 		    t_errno_is(EINVAL, errno),
 		"value 7");
-	T_CHECK(set_str(fd, TLS_REQUEST_PEER_AUTH, "sometimes") < 0 && t_errno_is(EINVAL, errno),
+	T_CHECK(t_set_str(fd, TLS_REQUEST_PEER_AUTH, "sometimes") < 0 && t_errno_is(EINVAL, errno),
 		"\"sometimes\"");
-	T_CHECK(set_str(fd, TLS_REQUEST_PEER_AUTH, "optional") == 0, "\"optional\": %s",
+	T_CHECK(t_set_str(fd, TLS_REQUEST_PEER_AUTH, "optional") == 0, "\"optional\": %s",
 		strerror(errno));
 	close(fd);
 }
@@ -158,10 +152,9 @@ static void client_presents_certificate(void)
 
 	T_REQUIRE(srv > 0 && fd >= 0, "no server or socket");
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_REQUIRE(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0 &&
-		      set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) == 0 &&
-		      set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("client-chain.pem")) == 0 &&
-		      set_str(fd, TLS_PRIVATE_KEY, t_pki("client.key")) == 0,
+	T_REQUIRE(t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0 &&
+		      t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) == 0 &&
+		      t_set_leaf(fd, "client") == 0,
 		  "options: %s", strerror(errno));
 	T_REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect: %s",
 		  strerror(errno));
@@ -188,11 +181,10 @@ static void *pha_client_main(void *arg)
 	ssize_t n;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") < 0 ||
-	    set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) < 0)
+	if (fd < 0 || t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") < 0 ||
+	    t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) < 0)
 		return NULL;
-	if (pc->with_cert && (set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("client-chain.pem")) < 0 ||
-			      set_str(fd, TLS_PRIVATE_KEY, t_pki("client.key")) < 0))
+	if (pc->with_cert && t_set_leaf(fd, "client") < 0)
 		return NULL;
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && t_wait_readable(fd, 8000) == 1 &&
 	    (n = read(fd, pc->reply, sizeof(pc->reply) - 1)) > 0)
@@ -246,14 +238,7 @@ static void pha_without_certificate(void)
 
 int main(void)
 {
-	char conf[512];
-	FILE *f;
-
-	snprintf(conf, sizeof(conf), "%s/policy.conf", t_tmpdir());
-	f = fopen(conf, "w");
-	if (f == NULL || fprintf(f, "default = { handshake-timeout = 10.0; };\n") < 0 || fclose(f))
-		t_bail("cannot write %s", conf);
-	t_use_policy(conf);
+	t_use_policy_text("policy.conf", "default = { handshake-timeout = 10.0; };\n");
 	t_run("required: a client with a certificate is accepted, identity readable",
 	      required_with_certificate);
 	t_run("required: a client without one never reaches accept()",

@@ -149,14 +149,6 @@ static void in_child(void (*fn)(void))
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
 
-static const char *tls_error(int fd, char *buf, size_t size)
-{
-    socklen_t len = (socklen_t)size;
-    if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len) != 0)
-        snprintf(buf, size, "(getsockopt TLS_ERROR: %s)", strerror(errno));
-    return buf;
-}
-
 /* A connected blocking TLS client for "localhost", or -1 (the reason in why). */
 static int tls_client(int port, char *why, size_t why_size)
 {
@@ -169,49 +161,11 @@ static int tls_client(int port, char *why, size_t why_size)
     }
     if (setsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, "localhost", 10) != 0 ||
         connect(fd, (struct sockaddr *)&a, len) != 0) {
-        char e[256];
-        snprintf(why, why_size, "connect: %s (%s)", strerror(errno), tls_error(fd, e, sizeof e));
+        snprintf(why, why_size, "connect: %s (%s)", strerror(errno), t_tls_error(fd));
         close(fd);
         return -1;
     }
     return fd;
-}
-
-/* A TLS listener on 127.0.0.1 with the localhost certificate; port in *port. */
-static int tls_listener(int *port, int flags, int backlog)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, IPPROTO_TLS);
-    struct sockaddr_in a;
-    socklen_t len = t_loopback4(0, &a);
-    const char *chain = t_pki("localhost-chain.pem"), *key = t_pki("localhost.key");
-    if (fd < 0 ||
-        setsockopt(fd, IPPROTO_TLS, TLS_CERTIFICATE_CHAIN, chain, (socklen_t)strlen(chain) + 1) ||
-        setsockopt(fd, IPPROTO_TLS, TLS_PRIVATE_KEY, key, (socklen_t)strlen(key) + 1) ||
-        bind(fd, (struct sockaddr *)&a, len) || listen(fd, backlog) ||
-        getsockname(fd, (struct sockaddr *)&a, &len)) {
-        char e[256];
-        t_note("TLS listener: %s (%s)", strerror(errno), fd >= 0 ? tls_error(fd, e, sizeof e) : "");
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-static int send_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Reads exactly len bytes, each wait bounded by IO_MS; 0, or -1 (errno; EPIPE for an early EOF). */
@@ -277,7 +231,7 @@ static void echo_serve(int ep, int fd)
     if (n > 0) {
         int flags = fcntl(fd, F_GETFL);
         fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-        int ok = send_all(fd, buf, (size_t)n) == 0;
+        int ok = t_send_all(fd, buf, (size_t)n) == 0;
         fcntl(fd, F_SETFL, flags);
         if (ok)
             return;
@@ -317,7 +271,7 @@ out:
 static int echo_start(struct echo_server *e)
 {
     memset(e, 0, sizeof *e);
-    e->lfd = tls_listener(&e->port, SOCK_NONBLOCK, 1024);
+    e->lfd = t_tls_listener(SOCK_CLOEXEC | SOCK_NONBLOCK, 1024, &e->port);
     if (e->lfd < 0 || pipe2(e->stop, O_CLOEXEC) != 0)
         return -1;
     return pthread_create(&e->thread, NULL, echo_main, e) == 0 ? 0 : -1;
@@ -364,7 +318,7 @@ static void *client_main(void *arg)
         if (fds[c] < 0)
             continue;
         fill_message(msg, j->id, c);
-        if (send_all(fds[c], msg, sizeof msg) == 0 && read_all(fds[c], back, sizeof back) == 0 &&
+        if (t_send_all(fds[c], msg, sizeof msg) == 0 && read_all(fds[c], back, sizeof back) == 0 &&
             memcmp(msg, back, sizeof msg) == 0)
             j->echoed++;
         else if (!j->why[0])
@@ -421,7 +375,7 @@ static void child_serve(int lfd)
         if (read_all(fd, req, 4) != 0)
             _exit(11);
         int n = snprintf(reply, sizeof reply, "pid %d: %.4s\n", (int)getpid(), req);
-        if (send_all(fd, reply, (size_t)n) != 0)
+        if (t_send_all(fd, reply, (size_t)n) != 0)
             _exit(12);
         if (strncmp(req, "quit", 4) == 0) {
             close(fd);
@@ -438,7 +392,7 @@ static void child_serve(int lfd)
 static int ask(int fd, const char *req)
 {
     char reply[64] = { 0 };
-    if (send_all(fd, req, 4) != 0)
+    if (t_send_all(fd, req, 4) != 0)
         return -1;
     size_t got = 0;
     while (got < sizeof reply - 1 && !memchr(reply, '\n', got)) {
@@ -477,7 +431,7 @@ static void reap_children(pid_t *kids, int ms)
 static void test_prefork(void)
 {
     int port;
-    int lfd = tls_listener(&port, 0, 64);
+    int lfd = t_tls_listener(SOCK_CLOEXEC, 64, &port);
     REQUIRE(lfd >= 0, "no listener");
     pid_t kids[CHILDREN] = { 0 };
     fflush(stdout);
@@ -588,7 +542,8 @@ static int wait_closed(int fd)
 static void fd_reuse_child(void)
 {
     int port;
-    int lfd = tls_listener(&port, 0, 16);   /* first: its descriptors must not move later */
+    /* First: its descriptors must not move later. */
+    int lfd = t_tls_listener(SOCK_CLOEXEC, 16, &port);
     REQUIRE(lfd >= 0, "no listener");
     int low[3];
     lowest_free(low, 3);
@@ -621,14 +576,13 @@ static void fd_reuse_child(void)
     CHECK(tls_id(c) != old_id, "the new socket on %d has the old TLS_ID", c);
     struct sockaddr_in a;
     socklen_t alen = t_loopback4(port, &a);
-    char e[256];
     REQUIRE(setsockopt(c, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, "localhost", 10) == 0 &&
             connect(c, (struct sockaddr *)&a, alen) == 0,
-            "connect: %s (%s)", strerror(errno), tls_error(c, e, sizeof e));
+            "connect: %s (%s)", strerror(errno), t_tls_error(c));
     int s = t_wait_readable(lfd, IO_MS) == 1 ? accept(lfd, NULL, NULL) : -1;
     REQUIRE(s >= 0, "accept: %s", strerror(errno));
     char buf[8] = { 0 };
-    CHECK(send_all(c, "reuse", 5) == 0, "client send: %s", strerror(errno));
+    CHECK(t_send_all(c, "reuse", 5) == 0, "client send: %s", strerror(errno));
     CHECK(read_all(s, buf, 5) == 0 && memcmp(buf, "reuse", 5) == 0,
           "server read \"%s\" (%s)", buf, strerror(errno));
     close(s);
@@ -668,7 +622,7 @@ static void test_fd_replaced(void)
 static void test_dup_then_close(void)
 {
     int port;
-    int lfd = tls_listener(&port, 0, 16);
+    int lfd = t_tls_listener(SOCK_CLOEXEC, 16, &port);
     REQUIRE(lfd >= 0, "no listener");
     int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
     REQUIRE(fd >= 0, "socket: %s", strerror(errno));
@@ -684,16 +638,15 @@ static void test_dup_then_close(void)
           proto == IPPROTO_TLS, "SO_PROTOCOL of the copy: %d (%s)", proto, strerror(errno));
     struct sockaddr_in a;
     socklen_t alen = t_loopback4(port, &a);
-    char e[256];
     REQUIRE(setsockopt(target, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, "localhost", 10) == 0,
             "TLS_REMOTE_HOSTNAME on the copy: %s (%s)", strerror(errno),
-            tls_error(target, e, sizeof e));
+            t_tls_error(target));
     REQUIRE(connect(target, (struct sockaddr *)&a, alen) == 0, "connect on the copy: %s (%s)",
-            strerror(errno), tls_error(target, e, sizeof e));
+            strerror(errno), t_tls_error(target));
     int s = t_wait_readable(lfd, IO_MS) == 1 ? accept(lfd, NULL, NULL) : -1;
     REQUIRE(s >= 0, "accept: %s", strerror(errno));
     char buf[8] = { 0 };
-    CHECK(send_all(target, "moved", 5) == 0 && read_all(s, buf, 5) == 0 &&
+    CHECK(t_send_all(target, "moved", 5) == 0 && read_all(s, buf, 5) == 0 &&
           memcmp(buf, "moved", 5) == 0, "data: \"%s\" (%s)", buf, strerror(errno));
     close(s);
     close(target);
@@ -711,14 +664,14 @@ static void test_fork_shared(void)
     int fd = tls_client(port, why, sizeof why);
     REQUIRE(fd >= 0, "%s", why);
     char buf[32] = { 0 };
-    CHECK(send_all(fd, "before\n", 7) == 0 && read_all(fd, buf, 7) == 0 &&
+    CHECK(t_send_all(fd, "before\n", 7) == 0 && read_all(fd, buf, 7) == 0 &&
           memcmp(buf, "erofeb\n", 7) == 0, "before fork: \"%s\"", buf);
 
     fflush(stdout);
     pid_t pid = fork();
     REQUIRE(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0)   /* the child writes on the inherited descriptor, and leaves */
-        exit(send_all(fd, "child\n", 6) == 0 ? 0 : 1);
+        exit(t_send_all(fd, "child\n", 6) == 0 ? 0 : 1);
     int st = 0, ended = wait_child(pid, IO_MS, &st);
     CHECK(ended && WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %s, status 0x%x",
           ended ? "ended" : "hung (killed)", (unsigned)st);
@@ -726,7 +679,7 @@ static void test_fork_shared(void)
     CHECK(read_all(fd, buf, 6) == 0 && memcmp(buf, "dlihc\n", 6) == 0,
           "the parent read \"%s\" (%s) for the child's line", buf, strerror(errno));
     memset(buf, 0, sizeof buf);
-    CHECK(send_all(fd, "parent\n", 7) == 0 && read_all(fd, buf, 7) == 0 &&
+    CHECK(t_send_all(fd, "parent\n", 7) == 0 && read_all(fd, buf, 7) == 0 &&
           memcmp(buf, "tnerap\n", 7) == 0, "after the child left: \"%s\" (%s)", buf,
           strerror(errno));
     close(fd);
@@ -789,7 +742,7 @@ static void test_listener_gone(void)
     char why[512] = "", b[8];
     struct stat st;
     ino_t e_ino = 0;
-    int lfd = tls_listener(&port, 0, 8);
+    int lfd = t_tls_listener(SOCK_CLOEXEC, 8, &port);
     REQUIRE(lfd >= 0, "no TLS listener");
     int known = fstat(lfd, &st) == 0 ? unix_socket_open(st.st_ino, &e_ino) : -1;
     if (known != 1 || e_ino == 0) {
@@ -800,7 +753,7 @@ static void test_listener_gone(void)
     int s = c >= 0 && t_wait_readable(lfd, IO_MS) == 1 ? accept(lfd, NULL, NULL) : -1;
     REQUIRE(s >= 0, "no connection: %s", c < 0 ? why : strerror(errno));
     /* Both sides say close_notify; the client goes, the server keeps its descriptor. */
-    CHECK(send_all(s, "bye", 3) == 0 && shutdown(s, SHUT_WR) == 0, "server: %s",
+    CHECK(t_send_all(s, "bye", 3) == 0 && shutdown(s, SHUT_WR) == 0, "server: %s",
           strerror(errno));
     CHECK(read_all(c, b, 3) == 0 && t_wait_readable(c, IO_MS) == 1 && read(c, b, 1) == 0,
           "the client did not read the data and EOF");
@@ -965,7 +918,7 @@ static int clean_connection(int lfd, int port, int server_first, char *why, size
     int s = t_wait_readable(lfd, IO_MS) == 1 ? accept(lfd, NULL, NULL) : -1;
     int first = server_first ? s : c, second = server_first ? c : s;
     char b[8];
-    int ok = s >= 0 && send_all(first, "bye", 3) == 0;
+    int ok = s >= 0 && t_send_all(first, "bye", 3) == 0;
     if (s >= 0)
         close(first);
     ok = ok && read_all(second, b, 3) == 0 && t_wait_readable(second, IO_MS) == 1 &&
@@ -986,7 +939,7 @@ static void fds_released_child(int server_first, int out)
 {
     int port;
     char why[512] = "", line[700];
-    int lfd = tls_listener(&port, 0, 64);
+    int lfd = t_tls_listener(SOCK_CLOEXEC, 64, &port);
     int base = count_fds(), done = 0;
     for (int i = 0; lfd >= 0 && i < 20; i++)
         done += clean_connection(lfd, port, server_first, why, sizeof why) == 0;
@@ -1023,22 +976,11 @@ static void test_fds_released(void *arg)
 
 /* ---- Main -------------------------------------------------------------------------------- */
 
-static void pin_policy(void)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/ssa.conf", t_tmpdir());
-    FILE *f = fopen(path, "w");
-    if (!f)
-        t_bail("cannot write %s: %s", path, strerror(errno));
-    fprintf(f, "default = { trust-file = \"%s\"; linger-timeout = 2.0; };\n", t_pki("ca.pem"));
-    fclose(f);
-    t_use_policy(path);
-}
-
 int main(void)
 {
     raise_fd_limit();
-    pin_policy();
+    t_use_policy_text("ssa.conf", "default = { trust-file = \"%s\"; linger-timeout = 2.0; };\n",
+                      t_pki("ca.pem"));
     t_set_timeout(30);
     /* First: ssad has nothing of earlier cases yet that could go meanwhile. */
     t_run("ssad keeps no spare TCP socket of a connect() that cannot start",

@@ -41,15 +41,6 @@
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
 
-static const char *tls_error(int fd)
-{
-    static __thread char buf[512];
-    socklen_t len = sizeof buf;
-    if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len) != 0)
-        snprintf(buf, sizeof buf, "(getsockopt TLS_ERROR: %s)", strerror(errno));
-    return buf;
-}
-
 /* A connected blocking TLS client for "localhost" on 127.0.0.1:port, or -1 (errno set);
  * max_version = TLS_1_2 or TLS_1_3 caps the version, sndbuf sets SO_SNDBUF; 0 = default. */
 static int tls_client_opts(int port, int max_version, int sndbuf)
@@ -65,7 +56,7 @@ static int tls_client_opts(int port, int max_version, int sndbuf)
                                    sizeof max_version) != 0) ||
         connect(fd, (struct sockaddr *)&a, len) != 0) {
         int e = errno;
-        t_note("connect to port %d: %s (%s)", port, strerror(e), tls_error(fd));
+        t_note("connect to port %d: %s (%s)", port, strerror(e), t_tls_error(fd));
         close(fd);
         errno = e;
         return -1;
@@ -88,27 +79,6 @@ static int tls_client_sndbuf(int port, int sndbuf)
 static int tls_client(int port)
 {
     return tls_client_opts(port, 0, 0);
-}
-
-/* A TLS listener on 127.0.0.1 with the localhost certificate; port in *port. */
-static int tls_listener(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
-    struct sockaddr_in a;
-    socklen_t len = t_loopback4(0, &a);
-    const char *chain = t_pki("localhost-chain.pem"), *key = t_pki("localhost.key");
-    if (fd < 0 ||
-        setsockopt(fd, IPPROTO_TLS, TLS_CERTIFICATE_CHAIN, chain, (socklen_t)strlen(chain) + 1) ||
-        setsockopt(fd, IPPROTO_TLS, TLS_PRIVATE_KEY, key, (socklen_t)strlen(key) + 1) ||
-        bind(fd, (struct sockaddr *)&a, len) || listen(fd, 16) ||
-        getsockname(fd, (struct sockaddr *)&a, &len)) {
-        t_note("TLS listener: %s (%s)", strerror(errno), fd >= 0 ? tls_error(fd) : "");
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
 }
 
 /* accept() bounded by IO_MS: -1 with errno ETIMEDOUT if no connection came. */
@@ -147,21 +117,6 @@ static size_t read_to_end(int fd, char *buf, size_t size, int *end)
             return got;
         }
     }
-}
-
-static int send_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 /* ---- The 64 MiB pattern and its checksum (FNV-1a, 64 bit) --------------------------------- */
@@ -206,7 +161,7 @@ static int write_pattern(int fd, size_t total)
     for (size_t off = 0; off < total; off += sizeof buf) {
         size_t n = total - off < sizeof buf ? total - off : sizeof buf;
         pattern_fill(buf, n, off);
-        if (send_all(fd, buf, n) != 0)
+        if (t_send_all(fd, buf, n) != 0)
             return -1;
     }
     return 0;
@@ -304,7 +259,7 @@ static int copy_some(int from, int to, int *corrupt)
         buf[n - 1] ^= 0x01;   /* the last byte of a record is part of its AEAD tag */
         *corrupt = 0;
     }
-    return send_all(to, buf, (size_t)n);
+    return t_send_all(to, buf, (size_t)n);
 }
 
 /* Closes the client's side of the relay as a crashing peer would: no TLS close at all. */
@@ -422,7 +377,7 @@ static void test_peer_close_notify(void *arg)
     int fd = tls_client(port);
     T_REQUIRE(fd >= 0, "connect: %s", strerror(errno));
     static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-    T_CHECK(send_all(fd, req, sizeof req - 1) == 0, "send: %s", strerror(errno));
+    T_CHECK(t_send_all(fd, req, sizeof req - 1) == 0, "send: %s", strerror(errno));
     static char page[1 << 20];
     int end = -1;
     size_t n = read_to_end(fd, page, sizeof page - 1, &end);
@@ -457,7 +412,7 @@ static void test_ssa_close_notify(void)
 {
     int port;
     struct writer w = { .total = 1024 * 1024 };
-    w.lfd = tls_listener(&port);
+    w.lfd = t_tls_listener(0, 16, &port);
     T_REQUIRE(w.lfd >= 0, "no listener");
     pthread_t th;
     T_REQUIRE(pthread_create(&th, NULL, writer_thread, &w) == 0, "thread");
@@ -578,7 +533,7 @@ static void *half_server_main(void *arg)
         return NULL;
     }
     h->request_len = read_to_end(fd, h->request, sizeof h->request - 1, &h->request_end);
-    h->reply_rc = send_all(fd, REPLY, sizeof REPLY - 1);
+    h->reply_rc = t_send_all(fd, REPLY, sizeof REPLY - 1);
     close(fd);
     return NULL;
 }
@@ -588,7 +543,7 @@ static void test_shutdown_wr(void *arg)
     int version = *(int *)arg;
     int port;
     struct half_server h = { .request_end = -1, .reply_rc = -1 };
-    h.lfd = tls_listener(&port);
+    h.lfd = t_tls_listener(0, 16, &port);
     T_REQUIRE(h.lfd >= 0, "no listener");
     pthread_t th;
     T_REQUIRE(pthread_create(&th, NULL, half_server_main, &h) == 0, "thread");
@@ -599,9 +554,9 @@ static void test_shutdown_wr(void *arg)
         socklen_t vlen = sizeof v;
         T_CHECK(getsockopt(fd, IPPROTO_TLS, TLS_VERSION_CONN, &v, &vlen) == 0 && v == version,
               "negotiated version 0x%x, expected 0x%x", v, version);
-        T_CHECK(send_all(fd, "request", 7) == 0, "send: %s", strerror(errno));
+        T_CHECK(t_send_all(fd, "request", 7) == 0, "send: %s", strerror(errno));
         T_CHECK(shutdown(fd, SHUT_WR) == 0, "shutdown(SHUT_WR): %s (%s)", strerror(errno),
-              tls_error(fd));
+              t_tls_error(fd));
         errno = 0;
         T_CHECK(send(fd, "x", 1, MSG_NOSIGNAL) == -1 && t_errno_is(EPIPE, errno),
               "send after SHUT_WR");
@@ -669,7 +624,7 @@ static void count_sigpipe(int sig)
 static void test_no_sigpipe(void)
 {
     int port;
-    int lfd = tls_listener(&port);
+    int lfd = t_tls_listener(0, 16, &port);
     T_REQUIRE(lfd >= 0, "no listener");
     struct sigaction sa = { .sa_handler = count_sigpipe }, old;
     sigemptyset(&sa.sa_mask);
@@ -705,7 +660,7 @@ static void test_close_flushes(void)
 {
     int port;
     struct sink k = { .end = -1 };
-    k.lfd = tls_listener(&port);
+    k.lfd = t_tls_listener(0, 16, &port);
     T_REQUIRE(k.lfd >= 0, "no listener");
     pthread_t th;
     T_REQUIRE(pthread_create(&th, NULL, sink_thread, &k) == 0, "thread");
@@ -742,7 +697,7 @@ static void test_exit_flushes(void)
 {
     int port;
     struct sink k = { .end = -1 };
-    k.lfd = tls_listener(&port);
+    k.lfd = t_tls_listener(0, 16, &port);
     T_REQUIRE(k.lfd >= 0, "no listener");
     fflush(stdout);
     pid_t pid = fork();
@@ -791,7 +746,7 @@ static void test_exit_flushes_stalled(void)
     int port, up[2], down[2];
     struct relay r;
     struct sink k = { .end = -1 };
-    k.lfd = tls_listener(&port);
+    k.lfd = t_tls_listener(0, 16, &port);
     T_REQUIRE(k.lfd >= 0, "no listener");
     T_REQUIRE(relay_open(&r) == 0 && relay_start(&r, port) == 0, "relay: %s", strerror(errno));
     T_REQUIRE(pipe2(up, O_CLOEXEC) == 0 && pipe2(down, O_CLOEXEC) == 0, "pipe: %s",
@@ -830,21 +785,9 @@ static void test_exit_flushes_stalled(void)
 
 /* ---- Main -------------------------------------------------------------------------------- */
 
-static void pin_policy(void)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/ssa.conf", t_tmpdir());
-    FILE *f = fopen(path, "w");
-    if (!f)
-        t_bail("cannot write %s: %s", path, strerror(errno));
-    fprintf(f, "default = { trust-file = \"%s\"; };\n", t_pki("ca.pem"));
-    fclose(f);
-    t_use_policy(path);
-}
-
 int main(void)
 {
-    pin_policy();
+    t_use_policy_text("ssa.conf", "default = { trust-file = \"%s\"; };\n", t_pki("ca.pem"));
     t_run_arg("openssl s_server -www close_notify: all data, then EOF", test_peer_close_notify,
               "openssl");
     if (t_have("gnutls-serv"))

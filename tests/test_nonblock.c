@@ -61,15 +61,6 @@ static int tls_client(const char *how)
     return fd;
 }
 
-static const char *tls_error(int fd)
-{
-    static char buf[512];
-    socklen_t len = sizeof buf;
-    if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len) != 0)
-        snprintf(buf, sizeof buf, "(getsockopt TLS_ERROR: %s)", strerror(errno));
-    return buf;
-}
-
 static int so_error(int fd)
 {
     int err = -1;
@@ -226,13 +217,7 @@ static int copy_some(int from, int to)
     ssize_t n = read(from, buf, sizeof buf);
     if (n <= 0)
         return -1;
-    for (ssize_t off = 0; off < n;) {
-        ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
-        if (w <= 0)
-            return -1;
-        off += w;
-    }
-    return 0;
+    return t_send_all(to, buf, (size_t)n);
 }
 
 static void *relay_main(void *arg)
@@ -280,27 +265,6 @@ static void relay_close(struct relay *r)
     memset(r, 0, sizeof *r);
 }
 
-/* A TLS listener on 127.0.0.1 with the localhost certificate. */
-static int tls_listener(int *port, int flags)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | flags, IPPROTO_TLS);
-    struct sockaddr_in a;
-    socklen_t len = t_loopback4(0, &a);
-    const char *chain = t_pki("localhost-chain.pem"), *key = t_pki("localhost.key");
-    if (fd < 0 ||
-        setsockopt(fd, IPPROTO_TLS, TLS_CERTIFICATE_CHAIN, chain, (socklen_t)strlen(chain) + 1) ||
-        setsockopt(fd, IPPROTO_TLS, TLS_PRIVATE_KEY, key, (socklen_t)strlen(key) + 1) ||
-        bind(fd, (struct sockaddr *)&a, len) || listen(fd, 16) ||
-        getsockname(fd, (struct sockaddr *)&a, &len)) {
-        t_note("TLS listener: %s (%s)", strerror(errno), fd >= 0 ? tls_error(fd) : "");
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 /* ---- Cases ------------------------------------------------------------------------------- */
 
 /*
@@ -323,7 +287,7 @@ static void test_pending_connect(void *arg)
     int rc = tls_connect_to(fd, r.port);
     int e = errno;
     T_REQUIRE(rc == -1, "connect returned %d, expected -1/EINPROGRESS", rc);
-    T_REQUIRE(t_errno_is(EINPROGRESS, e), "first connect (%s)", tls_error(fd));
+    T_REQUIRE(t_errno_is(EINPROGRESS, e), "first connect (%s)", t_tls_error(fd));
     ep_lt = epoll_watch(fd, EPOLLOUT);
     ep_et = epoll_watch(fd, EPOLLOUT | EPOLLET);
     T_REQUIRE(ep_lt >= 0 && ep_et >= 0, "epoll: %s", strerror(errno));
@@ -357,7 +321,7 @@ static void test_pending_connect(void *arg)
     rev = poll_once(fd, POLLOUT, IO_MS);
     describe_revents(rev, what, sizeof what);
     T_CHECK(rev == POLLOUT, "after the handshake poll gave revents:%s (expected POLLOUT only); %s",
-          what, tls_error(fd));
+          what, t_tls_error(fd));
     t_note("POLLOUT %ld ms after the relay let the handshake through", t_now_ms() - t0);
     T_CHECK(epoll_events(ep_lt, IO_MS) & EPOLLOUT, "level-triggered epoll: no EPOLLOUT");
     T_CHECK(epoll_events(ep_et, IO_MS) & EPOLLOUT, "edge-triggered epoll: no EPOLLOUT");
@@ -399,7 +363,7 @@ static void test_failed_connect(void)
     int so = so_error(fd);
     T_CHECK(t_errno_is(EPROTO, so), "SO_ERROR");
     T_CHECK(so_error(fd) == 0, "SO_ERROR is reported once, as for TCP");
-    const char *why = tls_error(fd);
+    const char *why = t_tls_error(fd);
     T_CHECK(strstr(why, "certificate is not valid for localhost") != NULL, "TLS_ERROR: %s", why);
     check_read_reset(fd);
     errno = 0;
@@ -413,7 +377,7 @@ static void test_accept_eagain(void *arg)
 {
     const char *how = arg;
     int port;
-    int lfd = tls_listener(&port, strcmp(how, "SOCK_NONBLOCK") == 0 ? SOCK_NONBLOCK : 0);
+    int lfd = t_tls_listener(strcmp(how, "SOCK_NONBLOCK") == 0 ? SOCK_NONBLOCK : 0, 16, &port);
     T_REQUIRE(lfd >= 0, "no listener");
     if (strcmp(how, "fcntl") == 0)
         fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
@@ -429,7 +393,7 @@ static void test_accept_eagain(void *arg)
     T_CHECK(tls_connect_to(cl, port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
     T_CHECK(t_wait_readable(lfd, IO_MS) == 1, "the listener never became readable");
     c = accept(lfd, NULL, NULL);
-    T_CHECK(c >= 0, "accept: %s (%s)", strerror(errno), tls_error(lfd));
+    T_CHECK(c >= 0, "accept: %s (%s)", strerror(errno), t_tls_error(lfd));
     errno = 0;
     int c2 = accept(lfd, NULL, NULL);
     T_CHECK(c2 == -1 && (errno == EAGAIN || errno == EWOULDBLOCK),
@@ -447,7 +411,7 @@ static void test_accept_eagain(void *arg)
 static void test_listener_readable(void)
 {
     int port;
-    int lfd = tls_listener(&port, SOCK_NONBLOCK);
+    int lfd = t_tls_listener(SOCK_NONBLOCK, 16, &port);
     T_REQUIRE(lfd >= 0, "no listener");
     int silent = t_tcp_connect(AF_INET, port);
     T_REQUIRE(silent >= 0, "TCP connect: %s", strerror(errno));
@@ -474,10 +438,10 @@ static void test_listener_readable(void)
     T_CHECK(tls_connect_to(cl, port) == -1 && t_errno_is(EINPROGRESS, errno), "connect");
     T_CHECK(t_wait_readable(lfd, IO_MS) == 1, "not readable for a real TLS client");
     int c = accept(lfd, NULL, NULL);
-    T_CHECK(c >= 0, "accept: %s (%s)", strerror(errno), tls_error(lfd));
+    T_CHECK(c >= 0, "accept: %s (%s)", strerror(errno), t_tls_error(lfd));
     T_CHECK(t_wait_readable(lfd, 0) == 0, "still readable after the only connection was taken");
     T_CHECK(poll_once(cl, POLLOUT, IO_MS) & POLLOUT, "client: no POLLOUT");
-    T_CHECK(so_error(cl) == 0, "client SO_ERROR: %s", tls_error(cl));
+    T_CHECK(so_error(cl) == 0, "client SO_ERROR: %s", t_tls_error(cl));
     if (c >= 0) {
         char buf[8] = { 0 };
         T_CHECK(send(cl, "ping", 4, MSG_NOSIGNAL) == 4, "client send: %s", strerror(errno));
@@ -505,7 +469,7 @@ static void test_timeout_blocking(void)
     t_note("connect returned after %ld ms (handshake-timeout %s s)", t_now_ms() - t0,
            HANDSHAKE_TIMEOUT);
     T_CHECK(rc == -1 && t_errno_is(ETIMEDOUT, e), "blocking connect returned %d", rc);
-    const char *why = tls_error(fd);
+    const char *why = t_tls_error(fd);
     T_CHECK(strstr(why, "timed out") != NULL, "TLS_ERROR: %s", why);
     close(fd);
     close(silent);
@@ -526,7 +490,7 @@ static void test_timeout_nonblocking(void)
     describe_revents(rev, what, sizeof what);
     T_CHECK(rev & POLLOUT, "no POLLOUT after the timeout (revents:%s)", what);
     T_CHECK(t_errno_is(ETIMEDOUT, so_error(fd)), "SO_ERROR");
-    const char *why = tls_error(fd);
+    const char *why = t_tls_error(fd);
     T_CHECK(strstr(why, "timed out") != NULL, "TLS_ERROR: %s", why);
     check_read_reset(fd);
     close(fd);
@@ -579,7 +543,7 @@ static void test_connect_eintr(void)
     __atomic_store_n(&pinger_stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
     T_CHECK(rc == -1 && t_errno_is(EINTR, e), "blocking connect returned %d (%s)", rc,
-          tls_error(fd));
+          t_tls_error(fd));
     T_CHECK(usr1_seen, "SIGUSR1 was never handled");
 
     errno = 0;
@@ -588,7 +552,7 @@ static void test_connect_eintr(void)
     T_REQUIRE(relay_accept(&r) == 0, "the client's TCP connection never arrived");
     T_REQUIRE(relay_forward(&r, sport) == 0, "relay to s_server: %s", strerror(errno));
     T_CHECK(poll_once(fd, POLLOUT, IO_MS) & POLLOUT, "no POLLOUT after the handshake");
-    T_CHECK(so_error(fd) == 0, "SO_ERROR after the handshake (%s)", tls_error(fd));
+    T_CHECK(so_error(fd) == 0, "SO_ERROR after the handshake (%s)", t_tls_error(fd));
     errno = 0;
     rc = tls_connect_to(fd, r.port);
     T_CHECK(rc == -1 && t_errno_is(EISCONN, errno), "connect after the handshake");
@@ -601,23 +565,11 @@ static void test_connect_eintr(void)
 
 /* ---- Main -------------------------------------------------------------------------------- */
 
-/* Must run before the first TLS socket: the policy is read once per process. */
-static void pin_policy(void)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/ssa.conf", t_tmpdir());
-    FILE *f = fopen(path, "w");
-    if (!f)
-        t_bail("cannot write %s: %s", path, strerror(errno));
-    fprintf(f, "default = { trust-file = \"%s\"; handshake-timeout = %s; };\n", t_pki("ca.pem"),
-            HANDSHAKE_TIMEOUT);
-    fclose(f);
-    t_use_policy(path);
-}
-
 int main(void)
 {
-    pin_policy();
+    /* Before the first TLS socket: the policy is read once per process. */
+    t_use_policy_text("ssa.conf", "default = { trust-file = \"%s\"; handshake-timeout = %s; };\n",
+                      t_pki("ca.pem"), HANDSHAKE_TIMEOUT);
     t_run_arg("pending connect (SOCK_NONBLOCK): EINPROGRESS, EALREADY, no POLLOUT, then EISCONN",
               test_pending_connect, "SOCK_NONBLOCK");
     t_run_arg("pending connect (fcntl O_NONBLOCK): EINPROGRESS, EALREADY, no POLLOUT, then EISCONN",

@@ -28,18 +28,6 @@
 
 /* ---- Helpers ----------------------------------------------------------------------------- */
 
-static int tls_socket(int family)
-{
-    int fd = socket(family, SOCK_STREAM, IPPROTO_TLS);
-    T_REQUIRE(fd >= 0, "socket(IPPROTO_TLS): %s", strerror(errno));
-    return fd;
-}
-
-static int set_str(int fd, int opt, const char *v)
-{
-    return setsockopt(fd, IPPROTO_TLS, opt, v, (socklen_t)strlen(v) + 1);
-}
-
 static int set_int(int fd, int opt, int v)
 {
     return setsockopt(fd, IPPROTO_TLS, opt, &v, sizeof v);
@@ -67,44 +55,17 @@ static const char *get_str(int fd, int opt)
     return buf;
 }
 
-static const char *tls_error(int fd)
-{
-    static char buf[1024];
-    socklen_t len = sizeof buf;
-
-    if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len) < 0)
-        snprintf(buf, sizeof buf, "(getsockopt TLS_ERROR failed: %s)", strerror(errno));
-    return buf;
-}
-
-/* Checks that a call failed with errno `want` and, if says != NULL, that TLS_ERROR holds it. */
-static int expect_fail_(int rc, int err, int fd, int want, const char *says, const char *expr,
-                        int line)
-{
-    if (!t_check_(rc == -1, __FILE__, line, expr, "succeeded (returned %d)", rc))
-        return 0;
-    int ok = t_errno_is_(want, err, __FILE__, line);
-    if (says != NULL) {
-        const char *text = tls_error(fd);
-        ok &= t_check_(strcasestr(text, says) != NULL, __FILE__, line, expr,
-                       "TLS_ERROR \"%s\" does not say \"%s\"", text, says);
-    }
-    return ok;
-}
-#define EXPECT_FAIL(fd, call, want, says) \
-    ({ int rc_ = (call); int e_ = errno; expect_fail_(rc_, e_, fd, want, says, #call, __LINE__); })
-
 #define EXPECT_OK(call) \
     ({ int rc_ = (call); T_CHECK(rc_ == 0, "%s", strerror(errno)); })
 
 /* Client socket ready for s_server's localhost certificate: name and trust anchors set. */
 static int client_socket(void)
 {
-    int fd = tls_socket(AF_INET);
-    T_REQUIRE(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "hostname: %s",
-              tls_error(fd));
-    T_REQUIRE(set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) == 0, "trust: %s",
-              tls_error(fd));
+    int fd = t_tls_socket(AF_INET);
+    T_REQUIRE(t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "hostname: %s",
+              t_tls_error(fd));
+    T_REQUIRE(t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) == 0, "trust: %s",
+              t_tls_error(fd));
     return fd;
 }
 
@@ -120,7 +81,7 @@ static int connect_port(int fd, int port)
 static void must_connect(int fd, int port)
 {
     int rc = connect_port(fd, port);
-    T_REQUIRE(rc == 0, "connect: %s; TLS_ERROR: %s", strerror(errno), tls_error(fd));
+    T_REQUIRE(rc == 0, "connect: %s; TLS_ERROR: %s", strerror(errno), t_tls_error(fd));
 }
 
 static pid_t start_server(int *port, const char *extra)
@@ -186,20 +147,20 @@ static int set_valid(int fd, int opt)
     switch (opt) {
     case TLS_REMOTE_HOSTNAME:
     case TLS_HOSTNAME:
-        return set_str(fd, opt, "localhost");
+        return t_set_str(fd, opt, "localhost");
     case TLS_ALPN:
-        return set_str(fd, opt, "http/1.1");
+        return t_set_str(fd, opt, "http/1.1");
     case TLS_VERSION_MIN:
     case TLS_VERSION_MAX:
         return set_int(fd, opt, TLS_1_2);
     case TLS_DISABLE_CIPHER:
-        return set_str(fd, opt, "TLS_AES_128_GCM_SHA256");
+        return t_set_str(fd, opt, "TLS_AES_128_GCM_SHA256");
     case TLS_TRUSTED_PEER_CERTIFICATES:
-        return set_str(fd, opt, t_pki("ca.pem"));
+        return t_set_str(fd, opt, t_pki("ca.pem"));
     case TLS_CERTIFICATE_CHAIN:
-        return set_str(fd, opt, t_pki("localhost-chain.pem"));
+        return t_set_str(fd, opt, t_pki("localhost-chain.pem"));
     case TLS_PRIVATE_KEY:
-        return set_str(fd, opt, t_pki("localhost.key"));
+        return t_set_str(fd, opt, t_pki("localhost.key"));
     default:
         return set_int(fd, opt, 1);
     }
@@ -212,7 +173,7 @@ static void test_so_protocol(void)
     static const int families[] = {AF_INET, AF_INET6};
 
     for (size_t i = 0; i < N(families); i++) {
-        int fd = tls_socket(families[i]), v = 0;
+        int fd = t_tls_socket(families[i]), v = 0;
         socklen_t len = sizeof v;
 
         T_CHECK(getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 && v == IPPROTO_TLS,
@@ -230,16 +191,16 @@ static void test_so_protocol(void)
 
 static void test_unknown_options(void)
 {
-    int fd = tls_socket(AF_INET), v = 1;
+    int fd = t_tls_socket(AF_INET), v = 1;
     char buf[64];
 
     for (size_t i = 0; i < N(unknown); i++) {
         socklen_t len = sizeof buf;
-        if (!EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, unknown[i], &v, sizeof v), ENOPROTOOPT,
-                         "unknown TLS socket option"))
+        if (!T_EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, unknown[i], &v, sizeof v), ENOPROTOOPT,
+                           "unknown TLS socket option"))
             t_note("setting option %d", unknown[i]);
-        if (!EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, unknown[i], buf, &len), ENOPROTOOPT,
-                         "unknown TLS socket option"))
+        if (!T_EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, unknown[i], buf, &len), ENOPROTOOPT,
+                           "unknown TLS socket option"))
             t_note("getting option %d", unknown[i]);
     }
     close(fd);
@@ -247,13 +208,13 @@ static void test_unknown_options(void)
 
 static void test_get_only_options(void)
 {
-    int fd = tls_socket(AF_INET), v = 1;
+    int fd = t_tls_socket(AF_INET), v = 1;
 
     for (size_t i = 0; i < N(get_only); i++) {
-        if (!EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, get_only[i], &v, sizeof v),
-                         ENOPROTOOPT, "only be read"))
+        if (!T_EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, get_only[i], &v, sizeof v),
+                           ENOPROTOOPT, "only be read"))
             t_note("option %d", get_only[i]);
-        if (!EXPECT_FAIL(fd, set_str(fd, get_only[i], "x"), ENOPROTOOPT, NULL))
+        if (!T_EXPECT_FAIL(fd, t_set_str(fd, get_only[i], "x"), ENOPROTOOPT, NULL))
             t_note("option %d, string value", get_only[i]);
     }
     close(fd);
@@ -261,34 +222,34 @@ static void test_get_only_options(void)
 
 static void test_set_only_options(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     char buf[4096];
 
     for (size_t i = 0; i < N(set_only); i++) {
         socklen_t len = sizeof buf;
-        if (!EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, set_only[i], buf, &len), ENOPROTOOPT,
-                         NULL))
+        if (!T_EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, set_only[i], buf, &len), ENOPROTOOPT,
+                           NULL))
             t_note("option %d", set_only[i]);
     }
     /* Also after they were set: a path given is not readable back. */
-    T_CHECK(set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) == 0, "%s",
-            tls_error(fd));
+    T_CHECK(t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")) == 0, "%s",
+            t_tls_error(fd));
     socklen_t len = sizeof buf;
-    EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_TRUSTED_PEER_CERTIFICATES, buf, &len),
-                ENOPROTOOPT, "only be set");
+    T_EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_TRUSTED_PEER_CERTIFICATES, buf, &len),
+                  ENOPROTOOPT, "only be set");
     close(fd);
 }
 
 static void test_int_options_bad_length(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     int v = TLS_1_2;
 
     for (size_t i = 0; i < N(int_options); i++) {
-        if (!EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, int_options[i], &v, 2), EINVAL,
-                         "length"))
+        if (!T_EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, int_options[i], &v, 2), EINVAL,
+                           "length"))
             t_note("option %d, optlen 2", int_options[i]);
-        if (!EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, int_options[i], &v, 0), EINVAL, NULL))
+        if (!T_EXPECT_FAIL(fd, setsockopt(fd, IPPROTO_TLS, int_options[i], &v, 0), EINVAL, NULL))
             t_note("option %d, optlen 0", int_options[i]);
     }
     close(fd);
@@ -296,31 +257,31 @@ static void test_int_options_bad_length(void)
 
 static void test_request_peer_auth_values(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     /* Listener settings before listen(): 0-2 or "required"/"optional" (test_clientauth.c
      * covers the handshakes). */
     T_CHECK(set_int(fd, TLS_REQUEST_PEER_AUTH, 1) == 0, "1: %s", strerror(errno));
-    T_CHECK(set_str(fd, TLS_REQUEST_PEER_AUTH, "optional") == 0, "optional: %s",
+    T_CHECK(t_set_str(fd, TLS_REQUEST_PEER_AUTH, "optional") == 0, "optional: %s",
             strerror(errno));
-    EXPECT_FAIL(fd, set_int(fd, TLS_REQUEST_PEER_AUTH, 3), EINVAL, "required");
-    EXPECT_FAIL(fd, set_str(fd, TLS_REQUEST_PEER_AUTH, "require"), EINVAL, "optional");
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_REQUEST_PEER_AUTH, 3), EINVAL, "required");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_REQUEST_PEER_AUTH, "require"), EINVAL, "optional");
     close(fd);
 }
 
 static void test_context_option(void)
 {
-    int a = tls_socket(AF_INET), b = tls_socket(AF_INET);
+    int a = t_tls_socket(AF_INET), b = t_tls_socket(AF_INET);
     uint64_t ctx = 0, got = 0;
     socklen_t len = sizeof ctx;
 
     /* A uint64: an int is the wrong length. */
-    EXPECT_FAIL(a, set_int(a, TLS_CONTEXT, 1), EINVAL, NULL);
-    T_REQUIRE(getsockopt(a, IPPROTO_TLS, TLS_CONTEXT, &ctx, &len) == 0, "%s", tls_error(a));
+    T_EXPECT_FAIL(a, set_int(a, TLS_CONTEXT, 1), EINVAL, NULL);
+    T_REQUIRE(getsockopt(a, IPPROTO_TLS, TLS_CONTEXT, &ctx, &len) == 0, "%s", t_tls_error(a));
     T_CHECK(len == sizeof ctx, "optlen %u", len);
     /* b joins a's context and reads it back. */
     T_CHECK(setsockopt(b, IPPROTO_TLS, TLS_CONTEXT, &ctx, sizeof ctx) == 0, "%s",
-            tls_error(b));
+            t_tls_error(b));
     len = sizeof got;
     T_CHECK(getsockopt(b, IPPROTO_TLS, TLS_CONTEXT, &got, &len) == 0 && got == ctx,
             "b's context %llx, a's %llx", (unsigned long long)got, (unsigned long long)ctx);
@@ -330,7 +291,7 @@ static void test_context_option(void)
 
 static void test_session_options(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     /* The policy of this program leaves session-lifetime at its default, 7200 s. */
     T_CHECK(get_int(fd, TLS_SESSION_TTL) == 7200, "default TLS_SESSION_TTL %d",
@@ -341,9 +302,9 @@ static void test_session_options(void)
     EXPECT_OK(set_int(fd, TLS_SESSION_TTL, 0));
     T_CHECK(get_int(fd, TLS_SESSION_TTL) == 0, "TLS_SESSION_TTL %d after setting 0",
             get_int(fd, TLS_SESSION_TTL));
-    EXPECT_FAIL(fd, set_int(fd, TLS_SESSION_TTL, -1), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_SESSION_TTL, -1), EINVAL, NULL);
     /* Longer than the policy allows would loosen it. */
-    EXPECT_FAIL(fd, set_int(fd, TLS_SESSION_TTL, 7201), EPERM, "policy");
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_SESSION_TTL, 7201), EPERM, "policy");
     T_CHECK(get_int(fd, TLS_SESSION_TTL) == 0, "a refused value changed TLS_SESSION_TTL");
 
     T_CHECK(get_int(fd, TLS_SESSION_REUSE) == 1, "default TLS_SESSION_REUSE %d",
@@ -358,23 +319,23 @@ static void test_session_options(void)
 static void test_revocation_options(void)
 {
     static const int each[] = {TLS_OCSP_STAPLED_CHECKS, TLS_OCSP_CHECKS, TLS_CRL_CHECKS};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     /* The policy of this program requires none: each may be turned on and off again. */
     for (size_t i = 0; i < N(each); i++) {
         T_CHECK(set_int(fd, each[i], 1) == 0 && get_int(fd, each[i]) == 1, "option %d on: %s",
-                each[i], tls_error(fd));
+                each[i], t_tls_error(fd));
         T_CHECK(set_int(fd, each[i], 0) == 0 && get_int(fd, each[i]) == 0, "option %d off: %s",
-                each[i], tls_error(fd));
+                each[i], t_tls_error(fd));
     }
     /* TLS_REVOCATION_CHECKS switches them all. */
-    T_CHECK(set_int(fd, TLS_REVOCATION_CHECKS, 1) == 0, "%s", tls_error(fd));
+    T_CHECK(set_int(fd, TLS_REVOCATION_CHECKS, 1) == 0, "%s", t_tls_error(fd));
     for (size_t i = 0; i < N(each); i++)
         T_CHECK(get_int(fd, each[i]) == 1, "option %d not on after TLS_REVOCATION_CHECKS 1",
                 each[i]);
     T_CHECK(get_int(fd, TLS_REVOCATION_CHECKS) != 0, "TLS_REVOCATION_CHECKS reads 0");
     /* Briefing: server OCSP stapling is not implemented: EOPNOTSUPP. */
-    EXPECT_FAIL(fd, set_int(fd, TLS_SERVER_OCSP_STAPLING, 1), EOPNOTSUPP, NULL);
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_SERVER_OCSP_STAPLING, 1), EOPNOTSUPP, NULL);
     T_CHECK(get_int(fd, TLS_SERVER_OCSP_STAPLING) == 0, "TLS_SERVER_OCSP_STAPLING reads %d",
             get_int(fd, TLS_SERVER_OCSP_STAPLING));
     close(fd);
@@ -384,7 +345,7 @@ static void test_revocation_options(void)
 
 static void check_hostname_limits(int opt)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     char name[300];
     const char *got;
 
@@ -395,20 +356,20 @@ static void check_hostname_limits(int opt)
     for (int i = 63; i < 255; i += 64)
         name[i] = '.';
     name[255] = '\0';
-    T_CHECK(set_str(fd, opt, name) == 0, "255 characters refused: %s", tls_error(fd));
+    T_CHECK(t_set_str(fd, opt, name) == 0, "255 characters refused: %s", t_tls_error(fd));
     got = get_str(fd, opt);
     T_CHECK(got && strcmp(got, name) == 0, "option %d gives back %zu characters", opt,
             got ? strlen(got) : 0);
     /* 256 characters: EINVAL, and the previous value stays. */
     name[255] = 'b';
     name[256] = '\0';
-    EXPECT_FAIL(fd, set_str(fd, opt, name), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, opt, name), EINVAL, NULL);
     got = get_str(fd, opt);
     T_CHECK(got && strlen(got) == 255, "a refused name changed the option");
     /* Literal addresses are names too (verified against the certificate's IP SANs). */
-    T_CHECK(set_str(fd, opt, "127.0.0.1") == 0, "127.0.0.1: %s", tls_error(fd));
-    T_CHECK(set_str(fd, opt, "::1") == 0, "::1: %s", tls_error(fd));
-    T_CHECK(set_str(fd, opt, "www.example.test") == 0, "%s", tls_error(fd));
+    T_CHECK(t_set_str(fd, opt, "127.0.0.1") == 0, "127.0.0.1: %s", t_tls_error(fd));
+    T_CHECK(t_set_str(fd, opt, "::1") == 0, "::1: %s", t_tls_error(fd));
+    T_CHECK(t_set_str(fd, opt, "www.example.test") == 0, "%s", t_tls_error(fd));
     got = get_str(fd, opt);
     T_CHECK(got && strcmp(got, "www.example.test") == 0, "got \"%s\"", got ? got : "(failed)");
     close(fd);
@@ -434,9 +395,9 @@ static void test_set_after_connect(void)
 
     must_connect(fd, port);
     for (size_t i = 0; i < N(before_connect); i++)
-        if (!EXPECT_FAIL(fd, set_valid(fd, before_connect[i]), EISCONN, NULL))
+        if (!T_EXPECT_FAIL(fd, set_valid(fd, before_connect[i]), EISCONN, NULL))
             t_note("option %d after connect", before_connect[i]);
-    EXPECT_FAIL(fd, set_str(fd, TLS_REMOTE_HOSTNAME, "other.test"), EISCONN, "connected");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_REMOTE_HOSTNAME, "other.test"), EISCONN, "connected");
     const char *got = get_str(fd, TLS_REMOTE_HOSTNAME);
     T_CHECK(got && strcmp(got, "localhost") == 0, "name after refused change: \"%s\"",
             got ? got : "(failed)");
@@ -444,21 +405,12 @@ static void test_set_after_connect(void)
     t_stop_peer(srv);
 }
 
-/* A listening TLS socket on 127.0.0.1 with the localhost certificate; port in *port. */
+/* A listening TLS socket on 127.0.0.1 with the localhost certificate; port in *port.  A failure
+ * ends the case. */
 static int tls_listener(int *port)
 {
-    int fd = tls_socket(AF_INET);
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    socklen_t len = sizeof sin;
-
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    T_REQUIRE(set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("localhost-chain.pem")) == 0, "%s",
-              tls_error(fd));
-    T_REQUIRE(set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.key")) == 0, "%s", tls_error(fd));
-    T_REQUIRE(bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0, "bind: %s", strerror(errno));
-    T_REQUIRE(listen(fd, 8) == 0, "listen: %s; %s", strerror(errno), tls_error(fd));
-    T_REQUIRE(getsockname(fd, (struct sockaddr *)&sin, &len) == 0, "getsockname");
-    *port = ntohs(sin.sin_port);
+    int fd = t_tls_listener(0, 8, port);
+    T_REQUIRE(fd >= 0, "no TLS listener");
     return fd;
 }
 
@@ -466,14 +418,14 @@ static void test_set_on_listener(void)
 {
     int port, fd = tls_listener(&port);
 
-    EXPECT_FAIL(fd, set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("example-chain.pem")), EOPNOTSUPP,
-                NULL);
-    EXPECT_FAIL(fd, set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.key")), EOPNOTSUPP, NULL);
-    EXPECT_FAIL(fd, set_str(fd, TLS_HOSTNAME, "localhost"), EOPNOTSUPP, NULL);
-    EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MIN, TLS_1_3), EOPNOTSUPP, NULL);
-    EXPECT_FAIL(fd, set_str(fd, TLS_ALPN, "h2"), EOPNOTSUPP, NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki("example-chain.pem")), EOPNOTSUPP,
+                  NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_PRIVATE_KEY, t_pki("localhost.key")), EOPNOTSUPP, NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_HOSTNAME, "localhost"), EOPNOTSUPP, NULL);
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MIN, TLS_1_3), EOPNOTSUPP, NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_ALPN, "h2"), EOPNOTSUPP, NULL);
     /* A connect() on a listener is refused too, and the listener keeps working. */
-    EXPECT_FAIL(fd, connect_port(fd, port), EOPNOTSUPP, NULL);
+    T_EXPECT_FAIL(fd, connect_port(fd, port), EOPNOTSUPP, NULL);
     close(fd);
 }
 
@@ -486,11 +438,11 @@ static void test_set_on_accepted(void)
     must_connect(cfd, port);
     T_REQUIRE(t_wait_readable(lfd, 10000) == 1, "listener not readable");
     int afd = accept(lfd, NULL, NULL);
-    T_REQUIRE(afd >= 0, "accept: %s; %s", strerror(errno), tls_error(lfd));
-    EXPECT_FAIL(afd, set_str(afd, TLS_CERTIFICATE_CHAIN, t_pki("example-chain.pem")),
-                EOPNOTSUPP, NULL);
-    EXPECT_FAIL(afd, set_str(afd, TLS_REMOTE_HOSTNAME, "localhost"), EOPNOTSUPP, NULL);
-    EXPECT_FAIL(afd, set_int(afd, TLS_VERSION_MAX, TLS_1_2), EOPNOTSUPP, NULL);
+    T_REQUIRE(afd >= 0, "accept: %s; %s", strerror(errno), t_tls_error(lfd));
+    T_EXPECT_FAIL(afd, t_set_str(afd, TLS_CERTIFICATE_CHAIN, t_pki("example-chain.pem")),
+                  EOPNOTSUPP, NULL);
+    T_EXPECT_FAIL(afd, t_set_str(afd, TLS_REMOTE_HOSTNAME, "localhost"), EOPNOTSUPP, NULL);
+    T_EXPECT_FAIL(afd, set_int(afd, TLS_VERSION_MAX, TLS_1_2), EOPNOTSUPP, NULL);
     /* On an accepted socket TLS_HOSTNAME reads the SNI the client sent. */
     const char *sni = get_str(afd, TLS_HOSTNAME);
     T_CHECK(sni && strcmp(sni, "localhost") == 0, "TLS_HOSTNAME \"%s\"", sni ? sni : "(failed)");
@@ -504,16 +456,16 @@ static void test_set_on_accepted(void)
 static void test_version_values(void)
 {
     static const int bad[] = {0x0300, 0x0301, 0x0302, 0x0305, 0x7f1c, 0, -1, 0x0303 << 16, 3};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     T_CHECK(get_int(fd, TLS_VERSION_MIN) == TLS_1_2, "default min 0x%04x",
             get_int(fd, TLS_VERSION_MIN));
     T_CHECK(get_int(fd, TLS_VERSION_MAX) == TLS_1_3, "default max 0x%04x",
             get_int(fd, TLS_VERSION_MAX));
     for (size_t i = 0; i < N(bad); i++) {
-        if (!EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MIN, bad[i]), EINVAL, "TLS_1_2"))
+        if (!T_EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MIN, bad[i]), EINVAL, "TLS_1_2"))
             t_note("TLS_VERSION_MIN 0x%04x", (unsigned)bad[i]);
-        if (!EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MAX, bad[i]), EINVAL, NULL))
+        if (!T_EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MAX, bad[i]), EINVAL, NULL))
             t_note("TLS_VERSION_MAX 0x%04x", (unsigned)bad[i]);
     }
     EXPECT_OK(set_int(fd, TLS_VERSION_MIN, TLS_1_3));
@@ -555,8 +507,8 @@ static void test_version_min_13_refuses_12(void)
     int fd = client_socket();
 
     EXPECT_OK(set_int(fd, TLS_VERSION_MIN, TLS_1_3));
-    EXPECT_FAIL(fd, connect_port(fd, port), EPROTO, NULL);
-    t_note("TLS_ERROR: %s", tls_error(fd));
+    T_EXPECT_FAIL(fd, connect_port(fd, port), EPROTO, NULL);
+    t_note("TLS_ERROR: %s", t_tls_error(fd));
     close(fd);
     t_stop_peer(srv);
 }
@@ -565,15 +517,15 @@ static void test_version_min_13_refuses_12(void)
 
 static void test_disable_tls13_suite(void)
 {
-    int fd = tls_socket(AF_INET), other = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET), other = t_tls_socket(AF_INET);
     const char *list = get_str(fd, TLS_TRUSTED_CIPHERS);
 
     T_REQUIRE(list && contains_name(list, "TLS_AES_128_GCM_SHA256"), "not listed at first: %s",
-              list ? list : tls_error(fd));
-    EXPECT_OK(set_str(fd, TLS_DISABLE_CIPHER, "TLS_AES_128_GCM_SHA256"));
+              list ? list : t_tls_error(fd));
+    EXPECT_OK(t_set_str(fd, TLS_DISABLE_CIPHER, "TLS_AES_128_GCM_SHA256"));
     list = get_str(fd, TLS_TRUSTED_CIPHERS);
     T_CHECK(list && !contains_name(list, "TLS_AES_128_GCM_SHA256"), "still listed: %s",
-            list ? list : tls_error(fd));
+            list ? list : t_tls_error(fd));
     T_CHECK(list && contains_name(list, "TLS_AES_256_GCM_SHA384"), "others gone: %s",
             list ? list : "");
     /* Per socket: another socket still has it. */
@@ -585,18 +537,18 @@ static void test_disable_tls13_suite(void)
 
 static void test_disable_tls12_cipher(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     /* OpenSSL name in, IANA name out. */
-    EXPECT_OK(set_str(fd, TLS_DISABLE_CIPHER, "ECDHE-ECDSA-AES128-GCM-SHA256"));
+    EXPECT_OK(t_set_str(fd, TLS_DISABLE_CIPHER, "ECDHE-ECDSA-AES128-GCM-SHA256"));
     const char *list = get_str(fd, TLS_TRUSTED_CIPHERS);
     T_CHECK(list && !contains_name(list, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
-            "still listed: %s", list ? list : tls_error(fd));
+            "still listed: %s", list ? list : t_tls_error(fd));
     /* IANA name in. */
-    EXPECT_OK(set_str(fd, TLS_DISABLE_CIPHER, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"));
+    EXPECT_OK(t_set_str(fd, TLS_DISABLE_CIPHER, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"));
     list = get_str(fd, TLS_TRUSTED_CIPHERS);
     T_CHECK(list && !contains_name(list, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
-            "still listed: %s", list ? list : tls_error(fd));
+            "still listed: %s", list ? list : t_tls_error(fd));
     T_CHECK(list && contains_name(list, "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
             "others gone: %s", list ? list : "");
     close(fd);
@@ -608,26 +560,26 @@ static void test_disabled_suites_not_negotiated(void)
     pid_t srv = start_server(&port, NULL);
     int fd = client_socket();
 
-    EXPECT_OK(set_str(fd, TLS_DISABLE_CIPHER, "TLS_AES_256_GCM_SHA384"));
-    EXPECT_OK(set_str(fd, TLS_DISABLE_CIPHER, "TLS_CHACHA20_POLY1305_SHA256"));
+    EXPECT_OK(t_set_str(fd, TLS_DISABLE_CIPHER, "TLS_AES_256_GCM_SHA384"));
+    EXPECT_OK(t_set_str(fd, TLS_DISABLE_CIPHER, "TLS_CHACHA20_POLY1305_SHA256"));
     must_connect(fd, port);
     const char *cipher = get_str(fd, TLS_CHOSEN_CIPHER);
     T_CHECK(cipher && strcmp(cipher, "TLS_AES_128_GCM_SHA256") == 0, "chose \"%s\"",
-            cipher ? cipher : tls_error(fd));
+            cipher ? cipher : t_tls_error(fd));
     close(fd);
     t_stop_peer(srv);
 }
 
 static void test_disable_last_suite(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
-    EXPECT_OK(set_str(fd, TLS_DISABLE_CIPHER, "TLS_AES_256_GCM_SHA384"));
-    EXPECT_OK(set_str(fd, TLS_DISABLE_CIPHER, "TLS_CHACHA20_POLY1305_SHA256"));
-    EXPECT_FAIL(fd, set_str(fd, TLS_DISABLE_CIPHER, "TLS_AES_128_GCM_SHA256"), EINVAL, NULL);
+    EXPECT_OK(t_set_str(fd, TLS_DISABLE_CIPHER, "TLS_AES_256_GCM_SHA384"));
+    EXPECT_OK(t_set_str(fd, TLS_DISABLE_CIPHER, "TLS_CHACHA20_POLY1305_SHA256"));
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_DISABLE_CIPHER, "TLS_AES_128_GCM_SHA256"), EINVAL, NULL);
     const char *list = get_str(fd, TLS_TRUSTED_CIPHERS);
     T_CHECK(list && contains_name(list, "TLS_AES_128_GCM_SHA256"), "last suite removed: %s",
-            list ? list : tls_error(fd));
+            list ? list : t_tls_error(fd));
     close(fd);
 }
 
@@ -635,14 +587,14 @@ static void test_disable_unknown_cipher(void)
 {
     static const char *names[] = {"NOT-A-CIPHER", "TLS_FOO_WITH_BAR", "ALL", "DEFAULT", ":",
                                   "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     const char *before = get_str(fd, TLS_TRUSTED_CIPHERS);
     char *saved = before ? strdup(before) : NULL;
 
     for (size_t i = 0; i < N(names); i++)
-        if (!EXPECT_FAIL(fd, set_str(fd, TLS_DISABLE_CIPHER, names[i]), EINVAL, NULL))
+        if (!T_EXPECT_FAIL(fd, t_set_str(fd, TLS_DISABLE_CIPHER, names[i]), EINVAL, NULL))
             t_note("TLS_DISABLE_CIPHER \"%s\"", names[i]);
-    EXPECT_FAIL(fd, set_str(fd, TLS_DISABLE_CIPHER, ""), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_DISABLE_CIPHER, ""), EINVAL, NULL);
     const char *after = get_str(fd, TLS_TRUSTED_CIPHERS);
     T_CHECK(saved && after && strcmp(saved, after) == 0, "refused names changed the list");
     free(saved);
@@ -655,26 +607,26 @@ static void test_enable_excluded_cipher(void)
     static const char *excluded[] = {"AES128-SHA", "TLS_RSA_WITH_AES_128_CBC_SHA",
                                      "ECDHE-RSA-AES128-SHA", "AES256-GCM-SHA384",
                                      "TLS_RSA_WITH_AES_256_GCM_SHA384"};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     for (size_t i = 0; i < N(excluded); i++) {
-        if (!EXPECT_FAIL(fd, set_str(fd, TLS_ENABLE_CIPHER, excluded[i]), EPERM, "policy"))
+        if (!T_EXPECT_FAIL(fd, t_set_str(fd, TLS_ENABLE_CIPHER, excluded[i]), EPERM, "policy"))
             t_note("TLS_ENABLE_CIPHER \"%s\"", excluded[i]);
     }
     const char *list = get_str(fd, TLS_TRUSTED_CIPHERS);
     T_CHECK(list && strstr(list, "CBC") == NULL && strstr(list, "TLS_RSA_") == NULL,
-            "excluded cipher listed: %s", list ? list : tls_error(fd));
+            "excluded cipher listed: %s", list ? list : t_tls_error(fd));
     close(fd);
 }
 
 static void test_enable_prefers(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     const char *name = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256";
 
-    EXPECT_OK(set_str(fd, TLS_ENABLE_CIPHER, "ECDHE-ECDSA-CHACHA20-POLY1305"));
+    EXPECT_OK(t_set_str(fd, TLS_ENABLE_CIPHER, "ECDHE-ECDSA-CHACHA20-POLY1305"));
     const char *list = get_str(fd, TLS_TRUSTED_CIPHERS);
-    T_REQUIRE(list != NULL, "%s", tls_error(fd));
+    T_REQUIRE(list != NULL, "%s", t_tls_error(fd));
     int pos = position_of(list, name);
     T_CHECK(pos >= 0, "%s not listed: %s", name, list);
     /* First of the TLS 1.2 ciphers (the TLS 1.3 suites come first in OpenSSL's order). */
@@ -691,11 +643,11 @@ static void test_enabled_cipher_negotiated(void)
 
     /* s_server follows the client's order (no -serverpref). */
     EXPECT_OK(set_int(fd, TLS_VERSION_MAX, TLS_1_2));
-    EXPECT_OK(set_str(fd, TLS_ENABLE_CIPHER, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"));
+    EXPECT_OK(t_set_str(fd, TLS_ENABLE_CIPHER, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"));
     must_connect(fd, port);
     const char *cipher = get_str(fd, TLS_CHOSEN_CIPHER);
     T_CHECK(cipher && strcmp(cipher, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256") == 0,
-            "chose \"%s\"", cipher ? cipher : tls_error(fd));
+            "chose \"%s\"", cipher ? cipher : t_tls_error(fd));
     close(fd);
     t_stop_peer(srv);
 }
@@ -709,34 +661,35 @@ static void test_alpn(void)
     T_REQUIRE(srv > 0, "cannot start s_server -alpn");
     int fd = client_socket();
 
-    EXPECT_OK(set_str(fd, TLS_ALPN, "h2,http/1.1"));
-    EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_ALPN, (char[64]){0}, &(socklen_t){64}),
-                ENOTCONN, NULL);
+    EXPECT_OK(t_set_str(fd, TLS_ALPN, "h2,http/1.1"));
+    T_EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_ALPN, (char[64]){0}, &(socklen_t){64}),
+                  ENOTCONN, NULL);
     must_connect(fd, port);
     const char *alpn = get_str(fd, TLS_ALPN);
-    T_CHECK(alpn && strcmp(alpn, "http/1.1") == 0, "TLS_ALPN \"%s\"", alpn ? alpn : tls_error(fd));
+    T_CHECK(alpn && strcmp(alpn, "http/1.1") == 0, "TLS_ALPN \"%s\"",
+            alpn ? alpn : t_tls_error(fd));
     close(fd);
     /* Without TLS_ALPN nothing is negotiated: an empty string. */
     fd = client_socket();
     must_connect(fd, port);
     alpn = get_str(fd, TLS_ALPN);
     T_CHECK(alpn && alpn[0] == '\0', "TLS_ALPN \"%s\" when none was offered",
-            alpn ? alpn : tls_error(fd));
+            alpn ? alpn : t_tls_error(fd));
     close(fd);
     t_stop_peer(srv);
 }
 
 static void test_alpn_bad_values(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     char longproto[300];
 
     memset(longproto, 'p', 256);
     longproto[256] = '\0';
-    EXPECT_FAIL(fd, set_str(fd, TLS_ALPN, ""), EINVAL, NULL);
-    EXPECT_FAIL(fd, set_str(fd, TLS_ALPN, ","), EINVAL, NULL);
-    EXPECT_FAIL(fd, set_str(fd, TLS_ALPN, longproto), EINVAL, NULL);
-    EXPECT_OK(set_str(fd, TLS_ALPN, "h2"));
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_ALPN, ""), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_ALPN, ","), EINVAL, NULL);
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_ALPN, longproto), EINVAL, NULL);
+    EXPECT_OK(t_set_str(fd, TLS_ALPN, "h2"));
     close(fd);
 }
 
@@ -747,13 +700,13 @@ static void test_getters_before_connect(void)
     static const int conn_only[] = {TLS_PEER_IDENTITY, TLS_CHOSEN_CIPHER,
                                     TLS_PEER_CERTIFICATE_CHAIN, TLS_VERSION_CONN,
                                     TLS_RESUMED_SESSION, TLS_ALPN};
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     char buf[4096];
 
     for (size_t i = 0; i < N(conn_only); i++) {
         socklen_t len = sizeof buf;
-        if (!EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, conn_only[i], buf, &len), ENOTCONN,
-                         "not connected"))
+        if (!T_EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, conn_only[i], buf, &len), ENOTCONN,
+                           "not connected"))
             t_note("option %d", conn_only[i]);
     }
     close(fd);
@@ -767,10 +720,11 @@ static void test_getters_after_connect(void)
 
     must_connect(fd, port);
     const char *id = get_str(fd, TLS_PEER_IDENTITY);
-    T_CHECK(id && strstr(id, "CN=localhost"), "TLS_PEER_IDENTITY \"%s\"", id ? id : tls_error(fd));
+    T_CHECK(id && strstr(id, "CN=localhost"), "TLS_PEER_IDENTITY \"%s\"",
+            id ? id : t_tls_error(fd));
     const char *chain = get_str(fd, TLS_PEER_CERTIFICATE_CHAIN);
     T_CHECK(chain && strncmp(chain, "-----BEGIN CERTIFICATE-----", 27) == 0,
-            "TLS_PEER_CERTIFICATE_CHAIN starts \"%.40s\"", chain ? chain : tls_error(fd));
+            "TLS_PEER_CERTIFICATE_CHAIN starts \"%.40s\"", chain ? chain : t_tls_error(fd));
     T_CHECK(get_int(fd, TLS_RESUMED_SESSION) == 0, "TLS_RESUMED_SESSION %d",
             get_int(fd, TLS_RESUMED_SESSION));
     T_CHECK(get_int(fd, TLS_VERSION_CONN) == TLS_1_3, "TLS_VERSION_CONN 0x%04x",
@@ -787,27 +741,27 @@ static void test_getters_after_connect(void)
 
 static void test_string_getter_erange(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     char one[1] = {'x'}, buf[16];
     socklen_t len = sizeof one;
 
-    EXPECT_OK(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost"));
-    EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, one, &len), ERANGE, NULL);
+    EXPECT_OK(t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost"));
+    T_EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, one, &len), ERANGE, NULL);
     T_CHECK(len == 10, "optlen %u after ERANGE, expected 10 (\"localhost\" + NUL)", len);
     /* Exactly the size needed works and sets optlen to it. */
     len = 10;
     T_CHECK(getsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, buf, &len) == 0, "%s",
-            tls_error(fd));
+            t_tls_error(fd));
     T_CHECK(len == 10 && strcmp(buf, "localhost") == 0, "optlen %u \"%s\"", len, buf);
     /* The size query idiom: no buffer at all. */
     len = 0;
-    EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_TRUSTED_CIPHERS, NULL, &len), ERANGE, NULL);
+    T_EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_TRUSTED_CIPHERS, NULL, &len), ERANGE, NULL);
     T_CHECK(len > 20, "TLS_TRUSTED_CIPHERS needs %u bytes?", len);
     char *list = malloc(len);
     socklen_t need = len;
     T_REQUIRE(list != NULL, "malloc");
     T_CHECK(getsockopt(fd, IPPROTO_TLS, TLS_TRUSTED_CIPHERS, list, &len) == 0, "%s",
-            tls_error(fd));
+            t_tls_error(fd));
     T_CHECK(len == need && strlen(list) + 1 == need, "optlen %u, strlen+1 %zu, announced %u",
             len, strlen(list) + 1, need);
     free(list);
@@ -818,12 +772,12 @@ static void test_tls_error_erange(void)
 {
     /* The usual two-step read of TLS_ERROR (size, then text) must give the failure's text,
      * not "buffer too small" from the first step. */
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     char one[1], *text;
     socklen_t len = sizeof one;
 
-    EXPECT_FAIL(fd, set_int(fd, 99, 1), ENOPROTOOPT, NULL);
-    EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_ERROR, one, &len), ERANGE, NULL);
+    T_EXPECT_FAIL(fd, set_int(fd, 99, 1), ENOPROTOOPT, NULL);
+    T_EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_ERROR, one, &len), ERANGE, NULL);
     T_REQUIRE(len > 1 && len < 1024, "optlen %u", len);
     text = calloc(1, len);
     T_REQUIRE(text != NULL, "calloc");
@@ -837,18 +791,18 @@ static void test_tls_error_erange(void)
 
 static void test_tls_id(void)
 {
-    int a = tls_socket(AF_INET), b = tls_socket(AF_INET6);
+    int a = t_tls_socket(AF_INET), b = t_tls_socket(AF_INET6);
     uint64_t id1 = 0, id2 = 0, idb = 0, idd = 0;
     socklen_t len = sizeof id1;
 
-    T_REQUIRE(getsockopt(a, IPPROTO_TLS, TLS_ID, &id1, &len) == 0, "%s", tls_error(a));
+    T_REQUIRE(getsockopt(a, IPPROTO_TLS, TLS_ID, &id1, &len) == 0, "%s", t_tls_error(a));
     T_CHECK(len == 8, "optlen %u, expected 8", len);
     len = sizeof id2;
-    T_REQUIRE(getsockopt(a, IPPROTO_TLS, TLS_ID, &id2, &len) == 0, "%s", tls_error(a));
+    T_REQUIRE(getsockopt(a, IPPROTO_TLS, TLS_ID, &id2, &len) == 0, "%s", t_tls_error(a));
     T_CHECK(id1 == id2, "TLS_ID changed: %llx then %llx", (unsigned long long)id1,
             (unsigned long long)id2);
     len = sizeof idb;
-    T_REQUIRE(getsockopt(b, IPPROTO_TLS, TLS_ID, &idb, &len) == 0, "%s", tls_error(b));
+    T_REQUIRE(getsockopt(b, IPPROTO_TLS, TLS_ID, &idb, &len) == 0, "%s", t_tls_error(b));
     T_CHECK(idb != id1, "two sockets share TLS_ID %llx", (unsigned long long)id1);
     /* A dup() is the same socket. */
     int d = dup(a);
@@ -867,38 +821,38 @@ static void test_tls_id(void)
 
 static void test_tls_error_lifecycle(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
     const char *e;
 
-    e = tls_error(fd);
+    e = t_tls_error(fd);
     T_CHECK(e[0] == '\0', "fresh socket has TLS_ERROR \"%s\"", e);
-    EXPECT_FAIL(fd, set_int(fd, 99, 1), ENOPROTOOPT, "unknown TLS socket option");
+    T_EXPECT_FAIL(fd, set_int(fd, 99, 1), ENOPROTOOPT, "unknown TLS socket option");
     /* Reading TLS_ERROR does not clear it. */
-    e = tls_error(fd);
+    e = t_tls_error(fd);
     T_CHECK(strcasestr(e, "unknown TLS socket option") != NULL, "second read \"%s\"", e);
-    EXPECT_OK(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost"));
-    e = tls_error(fd);
+    EXPECT_OK(t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost"));
+    e = t_tls_error(fd);
     T_CHECK(e[0] == '\0', "TLS_ERROR \"%s\" after a successful setsockopt", e);
-    EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MIN, 0x0301), EINVAL, "0x0301");
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MIN, 0x0301), EINVAL, "0x0301");
     /* Reading another option keeps the reason (reading calls leave TLS_ERROR alone). */
     uint64_t id;
     socklen_t len = sizeof id;
     T_CHECK(getsockopt(fd, IPPROTO_TLS, TLS_ID, &id, &len) == 0, "TLS_ID");
-    e = tls_error(fd);
+    e = t_tls_error(fd);
     T_CHECK(strstr(e, "0x0301") != NULL, "TLS_ERROR \"%s\" lost by reading TLS_ID", e);
     /* Any acting call that succeeds clears it: setsockopt at another level too. */
     int one = 1;
     EXPECT_OK(setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one));
-    e = tls_error(fd);
+    e = t_tls_error(fd);
     T_CHECK(e[0] == '\0', "TLS_ERROR \"%s\" after a successful SO_KEEPALIVE", e);
-    EXPECT_FAIL(fd, set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, "/nonexistent/ca.pem"), EINVAL,
-                "/nonexistent/ca.pem");
-    EXPECT_FAIL(fd, set_str(fd, TLS_REMOTE_HOSTNAME, "bad name"), EINVAL, "bad name");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, "/nonexistent/ca.pem"), EINVAL,
+                  "/nonexistent/ca.pem");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_REMOTE_HOSTNAME, "bad name"), EINVAL, "bad name");
     char buf[64];
     len = sizeof buf;
-    EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_PEER_IDENTITY, buf, &len), ENOTCONN,
-                "not connected");
-    EXPECT_FAIL(fd, set_str(fd, TLS_ENABLE_CIPHER, "AES128-SHA"), EPERM, "AES128-SHA");
+    T_EXPECT_FAIL(fd, getsockopt(fd, IPPROTO_TLS, TLS_PEER_IDENTITY, buf, &len), ENOTCONN,
+                  "not connected");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_ENABLE_CIPHER, "AES128-SHA"), EPERM, "AES128-SHA");
     close(fd);
 }
 
@@ -909,7 +863,7 @@ static void test_tls_error_after_refused_connect(void)
     T_REQUIRE(lfd >= 0, "listener");
     close(lfd); /* nothing listens there now */
     int fd = client_socket();
-    EXPECT_FAIL(fd, connect_port(fd, port), ECONNREFUSED, "refused");
+    T_EXPECT_FAIL(fd, connect_port(fd, port), ECONNREFUSED, "refused");
     close(fd);
 }
 
@@ -920,22 +874,22 @@ static char self[PATH_MAX];
 /* Child: SSA_CONFIG has min-version TLS1.3 and session-lifetime 100. */
 static void child_strict(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
     T_CHECK(get_int(fd, TLS_VERSION_MIN) == TLS_1_3, "policy min not reported: 0x%04x",
             get_int(fd, TLS_VERSION_MIN));
-    EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MIN, TLS_1_2), EPERM, "TLS 1.2");
-    const char *e = tls_error(fd);
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MIN, TLS_1_2), EPERM, "TLS 1.2");
+    const char *e = t_tls_error(fd);
     T_CHECK(strstr(e, "min-version") != NULL, "TLS_ERROR \"%s\" does not name min-version", e);
-    EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MAX, TLS_1_2), EPERM, "policy");
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_VERSION_MAX, TLS_1_2), EPERM, "policy");
     T_CHECK(set_int(fd, TLS_VERSION_MIN, TLS_1_3) == 0, "the policy's own minimum refused: %s",
-            tls_error(fd));
-    EXPECT_FAIL(fd, set_int(fd, TLS_SESSION_TTL, 101), EPERM, "policy");
+            t_tls_error(fd));
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_SESSION_TTL, 101), EPERM, "policy");
     T_CHECK(set_int(fd, TLS_SESSION_TTL, 50) == 0, "a shorter lifetime refused: %s",
-            tls_error(fd));
+            t_tls_error(fd));
     /* Revocation checks the policy requires cannot be turned off. */
-    EXPECT_FAIL(fd, set_int(fd, TLS_OCSP_STAPLED_CHECKS, 0), EPERM, "ocsp-stapling");
-    EXPECT_FAIL(fd, set_int(fd, TLS_REVOCATION_CHECKS, 0), EPERM, "ocsp-stapling");
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_OCSP_STAPLED_CHECKS, 0), EPERM, "ocsp-stapling");
+    T_EXPECT_FAIL(fd, set_int(fd, TLS_REVOCATION_CHECKS, 0), EPERM, "ocsp-stapling");
     close(fd);
 }
 
@@ -945,8 +899,8 @@ static void child_strict_connect(void)
     pid_t srv = start_server(&port, "-tls1_2");
     int fd = client_socket();
 
-    EXPECT_FAIL(fd, connect_port(fd, port), EPROTO, NULL);
-    t_note("TLS_ERROR: %s", tls_error(fd));
+    T_EXPECT_FAIL(fd, connect_port(fd, port), EPROTO, NULL);
+    t_note("TLS_ERROR: %s", t_tls_error(fd));
     close(fd);
     t_stop_peer(srv);
 }
@@ -954,13 +908,13 @@ static void child_strict_connect(void)
 /* Child: SSA_CONFIG has app-trust = false. */
 static void child_no_app_trust(void)
 {
-    int fd = tls_socket(AF_INET);
+    int fd = t_tls_socket(AF_INET);
 
-    EXPECT_FAIL(fd, set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")), EPERM,
-                "app-trust");
-    EXPECT_FAIL(fd, set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("cadir")), EPERM, NULL);
-    T_CHECK(set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "other options refused: %s",
-            tls_error(fd));
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("ca.pem")), EPERM,
+                  "app-trust");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, t_pki("cadir")), EPERM, NULL);
+    T_CHECK(t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost") == 0, "other options refused: %s",
+            t_tls_error(fd));
     close(fd);
 }
 
@@ -974,8 +928,8 @@ static void child_broken(void)
         T_CHECK(errno == EPROTO, "socket: %s", strerror(errno));
         return;
     }
-    EXPECT_FAIL(fd, set_str(fd, TLS_REMOTE_HOSTNAME, "localhost"), EPROTO, "broken.conf:2:");
-    EXPECT_FAIL(fd, connect_port(fd, 9), EPROTO, "broken.conf:2:");
+    T_EXPECT_FAIL(fd, t_set_str(fd, TLS_REMOTE_HOSTNAME, "localhost"), EPROTO, "broken.conf:2:");
+    T_EXPECT_FAIL(fd, connect_port(fd, 9), EPROTO, "broken.conf:2:");
     close(fd);
 }
 
@@ -1042,14 +996,7 @@ int main(int argc, char **argv)
         t_bail("readlink /proc/self/exe: %s", strerror(errno));
     self[n] = '\0';
     /* This program's own policy: the defaults, whatever /etc/ssa/ssa.conf says. */
-    char conf[PATH_MAX];
-    snprintf(conf, sizeof conf, "%s/options.conf", t_tmpdir());
-    FILE *f = fopen(conf, "w");
-    if (f == NULL)
-        t_bail("cannot write %s", conf);
-    fputs("default = { handshake-timeout = 10.0; };\n", f);
-    fclose(f);
-    t_use_policy(conf);
+    t_use_policy_text("options.conf", "default = { handshake-timeout = 10.0; };\n");
 
     t_run("SO_PROTOCOL is IPPROTO_TLS", test_so_protocol);
     t_run("unknown options: ENOPROTOOPT", test_unknown_options);

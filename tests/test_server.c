@@ -35,26 +35,6 @@ static char out[65536]; /* output of the last client command */
 
 /* ---- Listener helpers ------------------------------------------------------------------- */
 
-static int set_str(int fd, int opt, const char *value)
-{
-    return setsockopt(fd, IPPROTO_TLS, opt, value, (socklen_t)strlen(value) + 1);
-}
-
-static const char *tls_error(int fd)
-{
-    static char buf[512];
-    socklen_t len = sizeof buf;
-    if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len) != 0)
-        snprintf(buf, sizeof buf, "(TLS_ERROR unavailable: %s)", strerror(errno));
-    return buf;
-}
-
-static int port_of(const struct sockaddr_storage *ss)
-{
-    return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
-                                          : ((const struct sockaddr_in6 *)ss)->sin6_port);
-}
-
 /* "127.0.0.1" or "::1" for an address. */
 static const char *addr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
@@ -66,26 +46,14 @@ static const char *addr_text(const struct sockaddr_storage *ss, char *buf, size_
     return buf;
 }
 
-/* Adds the PKI leaf's chain and key ("localhost" -> localhost-chain.pem, localhost.key). */
-static int add_chain(int fd, const char *leaf)
-{
-    char chain[64], key[64];
-    snprintf(chain, sizeof chain, "%s-chain.pem", leaf);
-    snprintf(key, sizeof key, "%s.key", leaf);
-    return set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki(chain)) == 0 &&
-                   set_str(fd, TLS_PRIVATE_KEY, t_pki(key)) == 0
-               ? 0
-               : -1;
-}
-
 /* Options, bind (loopback, port 0) and listen; NULL or the step that failed (errno set). */
 static const char *listener_setup(int fd, int family, const char *const leaves[],
                                   const char *serve_name, int *port)
 {
     for (int i = 0; leaves[i]; i++)
-        if (add_chain(fd, leaves[i]) < 0)
+        if (t_set_leaf(fd, leaves[i]) < 0)
             return leaves[i];
-    if (serve_name && set_str(fd, TLS_HOSTNAME, serve_name) < 0)
+    if (serve_name && t_set_str(fd, TLS_HOSTNAME, serve_name) < 0)
         return "TLS_HOSTNAME";
     struct sockaddr_storage ss;
     socklen_t len = t_loopback(family, 0, &ss);
@@ -96,7 +64,7 @@ static const char *listener_setup(int fd, int family, const char *const leaves[]
     len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
         return "getsockname";
-    *port = port_of(&ss);
+    *port = t_port_of(&ss);
     return NULL;
 }
 
@@ -113,7 +81,7 @@ static int tls_listener(int family, int type, const char *const leaves[], const 
     const char *failed = listener_setup(fd, family, leaves, serve_name, port);
     if (failed) {
         char why[700];
-        snprintf(why, sizeof why, "%s: %s: %s", failed, strerror(errno), tls_error(fd));
+        snprintf(why, sizeof why, "%s: %s: %s", failed, strerror(errno), t_tls_error(fd));
         close(fd);
         T_REQUIRE(0, "listener: %s", why);
     }
@@ -234,13 +202,13 @@ static void check_addresses(const struct served *s, int family, int listen_port)
     const char *lo = family == AF_INET ? "127.0.0.1" : "::1";
     T_CHECK(s->peer.ss_family == family, "accept() family %d", s->peer.ss_family);
     T_CHECK(strcmp(addr_text(&s->peer, a, sizeof a), lo) == 0, "accept() address %s", a);
-    T_CHECK(port_of(&s->peer) != 0, "accept() port 0");
+    T_CHECK(t_port_of(&s->peer) != 0, "accept() port 0");
     T_CHECK(strcmp(addr_text(&s->peer_name, b, sizeof b), a) == 0 &&
-                port_of(&s->peer_name) == port_of(&s->peer),
-            "getpeername %s port %d, accept %s port %d", b, port_of(&s->peer_name), a,
-            port_of(&s->peer));
-    T_CHECK(port_of(&s->local) == listen_port, "getsockname port %d, listener %d",
-            port_of(&s->local), listen_port);
+                t_port_of(&s->peer_name) == t_port_of(&s->peer),
+            "getpeername %s port %d, accept %s port %d", b, t_port_of(&s->peer_name), a,
+            t_port_of(&s->peer));
+    T_CHECK(t_port_of(&s->local) == listen_port, "getsockname port %d, listener %d",
+            t_port_of(&s->local), listen_port);
 }
 
 /* ---- Clients ---------------------------------------------------------------------------- */
@@ -546,29 +514,17 @@ static void test_listen_without_certificate(void)
     int rc = listen(fd, 4), err = errno;
     T_CHECK(rc < 0, "listen() without a certificate succeeded");
     t_errno_is(EINVAL, err);
-    const char *why = tls_error(fd);
+    const char *why = t_tls_error(fd);
     T_CHECK(strstr(why, "TLS_CERTIFICATE_CHAIN") != NULL, "TLS_ERROR \"%s\"", why);
     close(fd);
 }
 
 /* ---- Main ------------------------------------------------------------------------------- */
 
-/* A policy of our own, read at the first TLS socket: no server certificates, short timeout. */
-static void pin_policy(void)
-{
-    static char path[4096];
-    snprintf(path, sizeof path, "%s/server-policy.conf", t_tmpdir());
-    FILE *f = fopen(path, "w");
-    if (!f)
-        t_bail("cannot write %s: %s", path, strerror(errno));
-    fputs("default = { handshake-timeout = 10.0; };\n", f);
-    fclose(f);
-    t_use_policy(path);
-}
-
 int main(void)
 {
-    pin_policy();
+    /* A policy of our own, read at the first TLS socket: no server certificates, short timeout. */
+    t_use_policy_text("server-policy.conf", "default = { handshake-timeout = 10.0; };\n");
     t_run("curl GET over IPv4, real peer address", test_curl);
     t_run("openssl s_client over IPv4 exchanges data", test_s_client);
     t_run("gnutls-cli over IPv4 exchanges data", test_gnutls_cli);

@@ -32,12 +32,6 @@
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
 
-static int port_of(const struct sockaddr_storage *ss)
-{
-    return ss->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)ss)->sin6_port)
-                                     : ntohs(((const struct sockaddr_in *)ss)->sin_port);
-}
-
 /* "127.0.0.1:443" / "[::1]:443" */
 static const char *addr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
@@ -46,16 +40,7 @@ static const char *addr_text(const struct sockaddr_storage *ss, char *buf, size_
         inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof ip);
     else if (ss->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip, sizeof ip);
-    snprintf(buf, size, ss->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port_of(ss));
-    return buf;
-}
-
-static const char *tls_error(int fd)
-{
-    static char buf[512];
-    socklen_t len = sizeof buf;
-    if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len) != 0)
-        snprintf(buf, sizeof buf, "(getsockopt TLS_ERROR: %s)", strerror(errno));
+    snprintf(buf, size, ss->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, t_port_of(ss));
     return buf;
 }
 
@@ -71,14 +56,6 @@ static int set_int(int fd, int level, int name, int v)
     return setsockopt(fd, level, name, &v, sizeof v);
 }
 
-static int set_certificate(int fd)
-{
-    const char *chain = t_pki("localhost-chain.pem"), *key = t_pki("localhost.key");
-    return setsockopt(fd, IPPROTO_TLS, TLS_CERTIFICATE_CHAIN, chain,
-                      (socklen_t)strlen(chain) + 1) ||
-           setsockopt(fd, IPPROTO_TLS, TLS_PRIVATE_KEY, key, (socklen_t)strlen(key) + 1);
-}
-
 /* A TLS listener on loopback port `port` (0 = any), SO_REUSEADDR if reuse; -1 if it fails. */
 static int tls_listener(int family, int *port, int reuse)
 {
@@ -87,16 +64,16 @@ static int tls_listener(int family, int *port, int reuse)
     int fd = socket(family, SOCK_STREAM, IPPROTO_TLS);
     if (fd < 0)
         return -1;
-    if (set_certificate(fd) || (reuse && set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) ||
+    if (t_set_leaf(fd, "localhost") || (reuse && set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) ||
         bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 16) ||
         getsockname(fd, (struct sockaddr *)&ss, &len)) {
         int e = errno;
-        t_note("TLS listener on port %d: %s (%s)", *port, strerror(e), tls_error(fd));
+        t_note("TLS listener on port %d: %s (%s)", *port, strerror(e), t_tls_error(fd));
         close(fd);
         errno = e;
         return -1;
     }
-    *port = port_of(&ss);
+    *port = t_port_of(&ss);
     return fd;
 }
 
@@ -117,7 +94,7 @@ static int tls_connect(int fd, int family, int port)
     socklen_t len = t_loopback(family, port, &ss);
     if (connect(fd, (struct sockaddr *)&ss, len) == 0)
         return 0;
-    t_note("connect: %s (%s)", strerror(errno), tls_error(fd));
+    t_note("connect: %s (%s)", strerror(errno), t_tls_error(fd));
     return -1;
 }
 
@@ -175,15 +152,15 @@ static int name_port(int fd, int peer, int family, const char *what)
     memset(&ss, 0, sizeof ss);
     int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
                   : getsockname(fd, (struct sockaddr *)&ss, &len);
-    if (!T_CHECK(rc == 0, "%s: %s (%s)", what, strerror(errno), tls_error(fd)))
+    if (!T_CHECK(rc == 0, "%s: %s (%s)", what, strerror(errno), t_tls_error(fd)))
         return -1;
     struct sockaddr_storage want;
-    socklen_t want_len = t_loopback(family, port_of(&ss), &want);
+    socklen_t want_len = t_loopback(family, t_port_of(&ss), &want);
     char got_s[80], want_s[80];
     T_CHECK(len == want_len && memcmp(&ss, &want, want_len) == 0, "%s: %s (len %u), expected %s",
           what, addr_text(&ss, got_s, sizeof got_s), (unsigned)len,
           addr_text(&want, want_s, sizeof want_s));
-    return port_of(&ss);
+    return t_port_of(&ss);
 }
 
 static void test_addresses(void *arg)
@@ -220,7 +197,7 @@ static void test_addresses(void *arg)
     T_CHECK(s_local == lport, "server's local port %d, listener is on %d", s_local, lport);
     T_CHECK(l_local == lport, "listener's port %d, bound %d", l_local, lport);
     T_CHECK(s_peer == c_local, "server's peer port %d, client's local port %d", s_peer, c_local);
-    T_CHECK(ss.ss_family == family && port_of(&ss) == c_local,
+    T_CHECK(ss.ss_family == family && t_port_of(&ss) == c_local,
           "accept() address %s, client's local port %d", a, c_local);
     close(s);
     close(c);
@@ -234,7 +211,7 @@ static void check_net_option(int fd, int level, int name, const char *what)
     T_CHECK(get_int(fd, level, name, &v) == 0 && v == 0, "%s initially: %d (%s)", what, v,
           strerror(errno));
     T_CHECK(set_int(fd, level, name, 1) == 0, "set %s: %s (%s)", what, strerror(errno),
-          tls_error(fd));
+          t_tls_error(fd));
     T_CHECK(get_int(fd, level, name, &v) == 0 && v == 1, "%s after set: %d (%s)", what, v,
           strerror(errno));
     T_CHECK(set_int(fd, level, name, 0) == 0 && get_int(fd, level, name, &v) == 0 && v == 0,
@@ -288,7 +265,7 @@ static void test_reuseaddr(void)
     /* The next listener is made ready first, so that bind() follows close() at once. */
     for (int round = 1; round <= 20; round++) {
         int next = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
-        T_REQUIRE(next >= 0 && set_certificate(next) == 0 &&
+        T_REQUIRE(next >= 0 && t_set_leaf(next, "localhost") == 0 &&
                 set_int(next, SOL_SOCKET, SO_REUSEADDR, 1) == 0, "new listener: %s",
                 strerror(errno));
         struct sockaddr_storage ss;
@@ -460,22 +437,10 @@ static void test_options_after_peer_closed(void)
     conn_close(&k);
 }
 
-static void pin_policy(void)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/ssa.conf", t_tmpdir());
-    FILE *f = fopen(path, "w");
-    if (!f)
-        t_bail("cannot write %s: %s", path, strerror(errno));
-    fprintf(f, "default = { trust-file = \"%s\"; };\n", t_pki("ca.pem"));
-    fclose(f);
-    t_use_policy(path);
-}
-
 int main(void)
 {
     static int inet = AF_INET, inet6 = AF_INET6;
-    pin_policy();
+    t_use_policy_text("ssa.conf", "default = { trust-file = \"%s\"; };\n", t_pki("ca.pem"));
     t_run_arg("getsockname/getpeername/accept give the TCP addresses (IPv4)", test_addresses,
               &inet);
     t_run_arg("getsockname/getpeername/accept give the TCP addresses (IPv6)", test_addresses,

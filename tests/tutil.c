@@ -1,5 +1,6 @@
 /*
- * tutil.c -- the test harness declared in tutil.h.  Depends on libc only.
+ * tutil.c -- the test harness declared in tutil.h.  Depends on libc only (and on the constants of
+ * <ssa/in_tls.h>, not on libssa).
  */
 #define _GNU_SOURCE /* pipe2, strerrorname_np */
 #include "tutil.h"
@@ -25,6 +26,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <ssa/in_tls.h>
 
 extern char **environ;
 
@@ -245,6 +248,20 @@ static void on_fatal(int sig)
     _exit(128 + sig);
 }
 
+/* A path in the temp dir, named from fmt.  A temp dir so long that the path would be cut short
+ * is fatal: a cut path would name some other file. */
+static void tmp_path(char *buf, size_t size, const char *fmt, ...) T_PRINTF_(3, 4);
+static void tmp_path(char *buf, size_t size, const char *fmt, ...)
+{
+    int n = snprintf(buf, size, "%s/", t_tmpdir());
+    va_list ap;
+    va_start(ap, fmt);
+    int m = n >= 0 && (size_t)n < size ? vsnprintf(buf + n, size - (size_t)n, fmt, ap) : -1;
+    va_end(ap);
+    if (m < 0 || (size_t)n + (size_t)m >= size)
+        t_bail("a path in %s would be longer than %zu bytes", t_tmpdir(), size - 1);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Backends.                                                                                  */
 
@@ -269,7 +286,7 @@ void t_use_policy(const char *path)
         t_bail("SSA_TEST_BACKEND=daemon needs SSA_TEST_SSAD (the ssad binary)");
     if (ssad > 0)
         t_stop_peer(ssad);
-    snprintf(sock, sizeof sock, "%s/ssad-%d.sock", t_tmpdir(), generation++);
+    tmp_path(sock, sizeof sock, "ssad-%d.sock", generation++);
     /* As root ssad would become user ssad, who cannot read this program's temporary files. */
     const char *argv[] = { bin, "--config", path, "--socket", sock,
                            getuid() == 0 ? "--user" : NULL, "root", NULL };
@@ -278,6 +295,22 @@ void t_use_policy(const char *path)
         t_bail("ssad did not start with policy %s", path);
     setenv("SSA_BACKEND", "daemon", 1);
     setenv("SSA_DAEMON_SOCKET", sock, 1);
+}
+
+void t_use_policy_text(const char *file, const char *fmt, ...)
+{
+    char path[PATH_MAX];
+    tmp_path(path, sizeof path, "%s", file);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        t_bail("cannot write %s: %s", path, strerror(errno));
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfprintf(f, fmt, ap);
+    va_end(ap);
+    if (fclose(f) != 0 || rc < 0)
+        t_bail("cannot write %s: %s", path, strerror(errno));
+    t_use_policy(path);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -578,7 +611,7 @@ static const char *pki_dir(void)
         t_bail("SSA_TEST_PKI is not set and tests/pki.sh was not found "
                "(set SSA_TEST_SRCDIR to the source tree)");
     char dir[PATH_MAX], out[8192];
-    snprintf(dir, sizeof dir, "%s/pki", t_tmpdir());
+    tmp_path(dir, sizeof dir, "pki");
     const char *argv[] = { "bash", script, dir, NULL };
     int rc = t_run_cmd(argv, 120000, out, sizeof out);
     if (rc != 0)
@@ -608,7 +641,7 @@ static const char *intermediates_of(const char *leaf)
     FILE *in = fopen(t_pki(name), "r");
     if (!in)
         return NULL;
-    snprintf(path, sizeof path, "%s/%s-intermediates.pem", t_tmpdir(), leaf);
+    tmp_path(path, sizeof path, "%s-intermediates.pem", leaf);
     FILE *out = fopen(path, "w");
     char line[1024];
     int certs = 0, wrote = 0;
@@ -629,38 +662,19 @@ static const char *intermediates_of(const char *leaf)
 /* ---------------------------------------------------------------------------------------- */
 /* Sockets.                                                                                  */
 
-static socklen_t loopback(int family, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((unsigned short)port);
-        s6->sin6_addr = in6addr_loopback;
-        return sizeof *s6;
-    }
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((unsigned short)port);
-    s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sizeof *s4;
-}
-
 static int bound_port(int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return -1;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return t_port_of(&ss);
 }
 
 int t_tcp_listener(int family, int *port)
 {
     struct sockaddr_storage ss;
-    socklen_t len = loopback(family, 0, &ss);
+    socklen_t len = t_loopback(family, 0, &ss);
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -680,7 +694,7 @@ int t_tcp_listener(int family, int *port)
 int t_tcp_connect(int family, int port)
 {
     struct sockaddr_storage ss;
-    socklen_t len = loopback(family, port, &ss);
+    socklen_t len = t_loopback(family, port, &ss);
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -738,6 +752,94 @@ int t_wait_readable(int fd, int ms)
         if (errno != EINTR)
             return -1;
     }
+}
+
+int t_send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int t_port_of(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)ss)->sin6_port)
+                                     : ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* TLS sockets.                                                                              */
+
+const char *t_tls_error(int fd)
+{
+    static __thread char buf[1024];
+    socklen_t len = sizeof buf;
+    int saved = errno;
+    if (getsockopt(fd, IPPROTO_TLS, TLS_ERROR, buf, &len) != 0)
+        snprintf(buf, sizeof buf, "(getsockopt TLS_ERROR: %s)", strerror(errno));
+    errno = saved;
+    return buf;
+}
+
+int t_set_str(int fd, int opt, const char *value)
+{
+    return setsockopt(fd, IPPROTO_TLS, opt, value, (socklen_t)strlen(value) + 1);
+}
+
+int t_set_leaf(int fd, const char *leaf)
+{
+    char chain[64], key[64];
+    snprintf(chain, sizeof chain, "%s-chain.pem", leaf);
+    snprintf(key, sizeof key, "%s.key", leaf);
+    return t_set_str(fd, TLS_CERTIFICATE_CHAIN, t_pki(chain)) == 0 &&
+                   t_set_str(fd, TLS_PRIVATE_KEY, t_pki(key)) == 0
+               ? 0
+               : -1;
+}
+
+int t_tls_socket(int family)
+{
+    int fd = socket(family, SOCK_STREAM, IPPROTO_TLS);
+    T_REQUIRE(fd >= 0, "socket(IPPROTO_TLS): %s", strerror(errno));
+    return fd;
+}
+
+int t_tls_listener(int type, int backlog, int *port)
+{
+    struct sockaddr_in a;
+    socklen_t len = t_loopback4(0, &a);
+    int fd = socket(AF_INET, SOCK_STREAM | type, IPPROTO_TLS);
+    if (fd < 0 || t_set_leaf(fd, "localhost") || bind(fd, (struct sockaddr *)&a, len) ||
+        listen(fd, backlog) || getsockname(fd, (struct sockaddr *)&a, &len)) {
+        t_note("TLS listener: %s (%s)", strerror(errno), fd >= 0 ? t_tls_error(fd) : "");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+int t_expect_fail_(int rc, int err, int fd, int want, const char *says, const char *expr,
+                   const char *file, int line)
+{
+    if (!t_check_(rc == -1, file, line, expr, "succeeded (returned %d)", rc))
+        return 0;
+    int ok = t_errno_is_(want, err, file, line);
+    if (says != NULL) {
+        const char *text = t_tls_error(fd);
+        ok &= t_check_(strcasestr(text, says) != NULL, file, line, expr,
+                       "TLS_ERROR \"%s\" does not say \"%s\"", text, says);
+    }
+    return ok;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -903,7 +1005,7 @@ pid_t t_spawn_peer(const char *const argv[], int *port_out, const char *ready)
     }
     static int seq;
     const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-    snprintf(p->log, sizeof p->log, "%s/peer%d-%s.log", t_tmpdir(), ++seq, base);
+    tmp_path(p->log, sizeof p->log, "peer%d-%s.log", ++seq, base);
     int logfd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int in[2];
     if (logfd < 0 || pipe2(in, O_CLOEXEC) != 0) {

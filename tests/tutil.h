@@ -95,6 +95,37 @@ int t_tcp_connect(int family, int port);    /* blocking TCP connect to loopback;
 int t_free_port(void);      /* a port free on all IPv4 and IPv6 addresses right now (racy; for
                                peers that need an explicit port); -1 on error */
 int t_wait_readable(int fd, int ms);  /* 1 readable (or EOF/error pending), 0 timeout, -1 error */
+/* Sends all of buf, retrying after EINTR; MSG_NOSIGNAL, so a peer that went away is an error
+ * and not a SIGPIPE that would end the program.  0, or -1 (errno set unless send returned 0). */
+int t_send_all(int fd, const void *buf, size_t len);
+int t_port_of(const struct sockaddr_storage *ss);  /* the port of an AF_INET or AF_INET6 address */
+
+/* ---- TLS sockets ------------------------------------------------------------------------- */
+
+/* IPPROTO_TLS calls that reach libssa only in programs linked with it; tutil.c itself needs
+ * nothing but the constants of <ssa/in_tls.h>, so every test program can still link it. */
+
+/* The TLS_ERROR text of fd, or why it could not be read.  The buffer is per thread and reused
+ * by the next call.  errno is kept: messages pass strerror(errno) in the same argument list,
+ * where the order of evaluation is unspecified. */
+const char *t_tls_error(int fd);
+/* A string option at level IPPROTO_TLS; its length counts the terminating NUL. */
+int t_set_str(int fd, int opt, const char *value);
+/* TLS_CERTIFICATE_CHAIN and TLS_PRIVATE_KEY of a PKI leaf ("localhost": localhost-chain.pem and
+ * localhost.key).  0, or -1 with errno. */
+int t_set_leaf(int fd, const char *leaf);
+/* socket(family, SOCK_STREAM, IPPROTO_TLS); a failure ends the case. */
+int t_tls_socket(int family);
+/* A TLS listener on 127.0.0.1, port 0, serving the localhost leaf; type may add SOCK_NONBLOCK
+ * or SOCK_CLOEXEC.  Returns fd (port in *port), or -1 with the reason as a note. */
+int t_tls_listener(int type, int backlog, int *port);
+/* T_EXPECT_FAIL(fd, call, want, says): checks that call returned -1 with errno want and, if says
+ * is not NULL, that fd's TLS_ERROR contains says (case ignored).  Evaluates to 1 if all held.
+ * errno is taken right after the call, before anything in the checks can change it. */
+#define T_EXPECT_FAIL(fd, call, want, says) \
+    __extension__({ int t_rc_ = (call); int t_err_ = errno; \
+                    t_expect_fail_(t_rc_, t_err_, (fd), (want), (says), #call, __FILE__, \
+                                   __LINE__); })
 
 /* ---- Peer processes ---------------------------------------------------------------------- */
 
@@ -133,6 +164,8 @@ int t_daemon_backend(void);
  * in-process backend; for the daemon backend, an ssad of its own (SSA_TEST_SSAD names the
  * binary) serving that file, replacing the one started before.  Bails out if it cannot. */
 void t_use_policy(const char *path);
+/* t_use_policy for a policy written from fmt into t_tmpdir()/file; bails out if it cannot. */
+void t_use_policy_text(const char *file, const char *fmt, ...) T_PRINTF_(2, 3);
 
 /* ---- Commands ---------------------------------------------------------------------------- */
 
@@ -149,6 +182,8 @@ int t_run_cmd_input(const char *const argv[], const char *input, int timeout_ms,
 int t_check_(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
     T_PRINTF_(5, 6);
 int t_errno_is_(int expected, int actual, const char *file, int line);
+int t_expect_fail_(int rc, int err, int fd, int want, const char *says, const char *expr,
+                   const char *file, int line);
 void t_end_case_(void) T_NORETURN_;
 void t_skip_case_(const char *fmt, ...) T_PRINTF_(1, 2) T_NORETURN_;
 

@@ -3,7 +3,8 @@
 # Builds it when ports/out/bin/wget is missing or stale (about 1 minute on 2 cores), checks that
 # it links no TLS library of its own, downloads over TLS from openssl s_server -WWW, refuses a
 # wrong host name and an unknown CA with the library's reason, maps wget's TLS options to
-# socket options (and refuses or warns about those without one), goes through an HTTP proxy
+# socket options (and refuses or warns about those without one), pins the server's key
+# (--pinnedpubkey, with a harness for its DER reader), goes through an HTTP proxy
 # (CONNECT, then TCP_UPGRADE_TLS), does explicit and implicit FTPS, and runs wget's own test suite
 # (tests/ and testenv/, HTTPS tests included; about 40 s), which must not fall below
 # ports/wget/suite-baseline.txt.  About 2 to 3 minutes in all with the build.
@@ -148,8 +149,8 @@ out=$(SSA_CONFIG=$work/noapptrust.conf wg --ca-certificate="$pki/ca.pem" \
 check "--ca-certificate under app-trust = false (EPERM): clear message" \
 	"failed: Protocol error \(.*app-trust.*trust anchors\)" "$out"
 
-for o in "--crl-file=$pki/ca.pem" "--pinnedpubkey=sha256//AAAA" "--ciphers=HIGH" \
-	"--certificate-type=DER" "--secure-protocol=SSLv3"; do
+for o in "--crl-file=$pki/ca.pem" "--ciphers=HIGH" "--certificate-type=DER" \
+	"--secure-protocol=SSLv3"; do
 	out=$(wg --ca-certificate="$pki/ca.pem" "$o" "https://localhost:$good/data.bin")
 	check "${o%%=*} refused: Not supported with the system TLS" \
 		"Not supported with the system TLS \(SSA\): ${o%%=*}" "$out"
@@ -159,6 +160,157 @@ out=$(wg --ca-certificate="$pki/ca.pem" --random-file=/dev/null "https://localho
 if got && grep -q "WARNING: --random-file/--egd-file have no effect" <<<"$out"; then
 	ok "--random-file warns and the download works"; else
 	not_ok "--random-file warns" "$out"; fi
+
+# --pinnedpubkey: the server's key from the leaf of TLS_PEER_CERTIFICATE_CHAIN, compared by
+# wget's own wg_pin_peer_pubkey, as a sha256// hash, a PEM or a DER public key file.
+openssl x509 -in "$pki/localhost.pem" -pubkey -noout >"$work/key.pem"
+openssl pkey -pubin -in "$work/key.pem" -outform DER -out "$work/key.der"
+openssl x509 -in "$pki/other.pem" -pubkey -noout >"$work/other-key.pem"
+hash=sha256//$(openssl dgst -sha256 -binary "$work/key.der" | base64)
+badhash=sha256//$(openssl pkey -pubin -in "$work/other-key.pem" -outform DER |
+	openssl dgst -sha256 -binary | base64)
+for pin in "$hash" "$work/key.pem" "$work/key.der" "sha256//AAAA;$badhash;$hash"; do
+	rm -f "$work/out.bin"
+	out=$(wg --ca-certificate="$pki/ca.pem" --pinnedpubkey="$pin" "https://localhost:$good/data.bin")
+	case $pin in sha256//AAAA*) what="several hashes, the last one right";;
+		sha256//*) what="the sha256// hash of the server's key";;
+		*) what=${pin##*.} && what="a ${what^^} public key file";; esac
+	if got; then ok "--pinnedpubkey with $what: download works"; else
+		not_ok "--pinnedpubkey with $what" "$out"; fi
+done
+# A wrong pin: no -O, so that a file in $work/pinned would be the download's.
+for pin in "$badhash" "$work/other-key.pem"; do
+	rm -rf "$work/pinned"
+	out=$(cd "$work" && timeout 60 "$wget" --no-config --tries=1 -P "$work/pinned" \
+		--ca-certificate="$pki/ca.pem" --pinnedpubkey="$pin" "https://localhost:$good/data.bin" 2>&1)
+	rc=$?
+	what="another key's $([ "${pin:0:8}" = sha256// ] && echo hash || echo PEM file)"
+	if [ "$rc" -eq 5 ] && [ ! -e "$work/pinned/data.bin" ] &&
+		grep -q "The public key does not match pinned public key!" <<<"$out"; then
+		ok "--pinnedpubkey with $what: refused, exit 5, no file"; else
+		not_ok "--pinnedpubkey with $what: refused" "exit $rc" "$out"; fi
+done
+
+# The DER walker on hostile input (OpenSSL parsed the certificate before wget sees it, so only a
+# harness reaches it): the functions compiled from the port's connect.c with ASan and UBSan,
+# fed the real certificate, every truncation with its lengths made to fit, every byte changed,
+# and hand-made cases.
+openssl x509 -in "$pki/localhost.pem" -outform DER -out "$work/cert.der"
+{
+	printf '#include <stdbool.h>\n#include <stddef.h>\n'
+	for f in der_enter der_cert_spki; do
+		echo 'static const unsigned char *'
+		sed -n "/^$f (/,/^}/p" "$WGET_PORT_WORK/tree/src/connect.c"
+	done
+	cat <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static int bad;
+/* Runs the walker on an exact-size copy (so ASan sees any read beyond it): 1 if it found an
+   SPKI, which must lie inside the input.  */
+static int
+walk (const unsigned char *in, size_t n, const unsigned char *want, size_t want_len)
+{
+  unsigned char *buf = malloc (n ? n : 1);
+  const unsigned char *spki;
+  size_t len = 0;
+
+  memcpy (buf, in, n);
+  spki = der_cert_spki (buf, buf + n, &len);
+  if (spki && (spki < buf || len > (size_t) (buf + n - spki)))
+    bad++, fprintf (stderr, "SPKI outside the input (n=%zu)\n", n);
+  if (spki && want && (len != want_len || memcmp (spki, want, len)))
+    bad++, fprintf (stderr, "wrong SPKI (n=%zu)\n", n);
+  free (buf);
+  return spki != NULL;
+}
+static size_t
+slurp (const char *name, unsigned char *buf, size_t size)
+{
+  FILE *f = fopen (name, "rb");
+  size_t n = f ? fread (buf, 1, size, f) : 0;
+
+  if (f)
+    fclose (f);
+  return n;
+}
+#define CASE(want, ...)                                                                        \
+  do {                                                                                         \
+    static const unsigned char c[] = { __VA_ARGS__ };                                          \
+    if (walk (c, sizeof c, NULL, 0) != (want))                                                 \
+      bad++, fprintf (stderr, "line %d: expected %d\n", __LINE__, want);                       \
+  } while (0)
+int
+main (int argc, char **argv)
+{
+  static unsigned char cert[65536], spki[65536], t[65536];
+  static const unsigned char vals[] = { 0x00, 0x01, 0x30, 0x7f, 0x80, 0x81, 0x82, 0x84, 0x85, 0xff };
+  size_t n = slurp (argv[1], cert, sizeof cert), sn = slurp (argv[2], spki, sizeof spki), k, i;
+  int found = 0, runs = 0;
+
+  if (argc != 3 || n < 300 || sn < 50 || cert[1] != 0x82 || cert[5] != 0x82)
+    return fprintf (stderr, "need a certificate with 2-byte lengths, and its SPKI\n"), 2;
+  if (!walk (cert, n, spki, sn))
+    bad++, fprintf (stderr, "the real certificate's SPKI not found\n");
+  for (k = 0; k < n; k++, runs++) /* plain truncation: the outer length no longer fits */
+    if (walk (cert, k, NULL, 0))
+      bad++, fprintf (stderr, "truncated to %zu accepted\n", k);
+  for (k = 8 + 256; k < n; k++, runs++) /* truncation inside tbsCertificate, lengths fixed */
+    {
+      memcpy (t, cert, k);
+      t[2] = (k - 4) >> 8, t[3] = (k - 4) & 0xff, t[6] = (k - 8) >> 8, t[7] = (k - 8) & 0xff;
+      found += walk (t, k, spki, sn);
+    }
+  for (i = 0; i < n; i++) /* one byte changed, anywhere */
+    for (k = 0; k < sizeof vals; k++, runs++)
+      {
+        memcpy (t, cert, n);
+        t[i] = vals[k];
+        walk (t, n, NULL, 0);
+      }
+  CASE (1, 0x30, 0x0f, 0x30, 0x0d, 0x02, 0x01, 0x05, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00, 0x30,
+        0x00, 0x30, 0x00); /* no version (v1), empty names, empty SPKI */
+  CASE (1, 0x30, 0x14, 0x30, 0x12, 0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x05, 0x30, 0x00,
+        0x30, 0x00, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00); /* v3 */
+  CASE (0, 0x30, 0x80, 0x30, 0x0d, 0x02, 0x01, 0x05, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00, 0x30,
+        0x00, 0x30, 0x00, 0x00, 0x00); /* indefinite length */
+  CASE (0, 0x30, 0x81, 0x0f, 0x30, 0x0d, 0x02, 0x01, 0x05, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00,
+        0x30, 0x00, 0x30, 0x00); /* long form for a short length */
+  CASE (0, 0x30, 0x82, 0x00, 0x0f, 0x30, 0x0d, 0x02, 0x01, 0x05, 0x30, 0x00, 0x30, 0x00, 0x30,
+        0x00, 0x30, 0x00, 0x30, 0x00); /* leading zero */
+  CASE (0, 0x30, 0x85, 0x00, 0x00, 0x00, 0x00, 0x0f); /* 5 length bytes */
+  CASE (0, 0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30); /* 4 GiB claimed */
+  CASE (1, 0x30, 0x10, 0x30, 0x0d, 0x02, 0x01, 0x05, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00, 0x30,
+        0x00, 0x30, 0x00, 0x00); /* tbsCertificate, then the signature fields (not read) */
+  CASE (0, 0x30, 0x0f, 0x30, 0x0d, 0x02, 0x01, 0x05, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00, 0x30,
+        0x00, 0x30, 0x00, 0x00); /* a byte after the certificate */
+  CASE (0, 0x30, 0x0d, 0x30, 0x0b, 0x02, 0x01, 0x05, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00, 0x30,
+        0x00); /* no SPKI */
+  CASE (0, 0x30, 0x0f, 0x30, 0x0d, 0x02, 0x01, 0x05, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00, 0x30,
+        0x00, 0x30, 0x01); /* SPKI longer than what is left */
+  CASE (0, 0x30, 0x0f, 0x30, 0x0d, 0x1f, 0x01, 0x05, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00, 0x30,
+        0x00, 0x30, 0x00); /* high tag number instead of the serial */
+  CASE (0, 0x30);
+  CASE (0, 0x00);
+  if (walk (cert, 0, NULL, 0))
+    bad++;
+  printf ("%d runs, %d truncations still holding the SPKI, %d failures\n", runs, found, bad);
+  return bad != 0;
+}
+C
+} >"$work/der.c"
+san=-fsanitize=address,undefined
+cc $san -o "$work/der" "$work/der.c" 2>/dev/null || san=
+if [ -z "$san" ] && ! out=$(cc -Wall -o "$work/der" "$work/der.c" 2>&1); then
+	not_ok "DER walker harness compiles from the port's connect.c" "$out"
+else
+	out=$(ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1 \
+		"$work/der" "$work/cert.der" "$work/key.der" 2>&1)
+	rc=$?
+	check "DER walker: real certificate, truncations, changed bytes, bad lengths${san:+ (ASan, UBSan)}" \
+		"0 failures.*exit 0" "$(tr '\n' ' ' <<<"$out; exit $rc")"
+fi
 
 # A CONNECT proxy: TLS starts on the tunnel with TCP_UPGRADE_TLS, under the policy's trust.
 pport=$(free_port)
@@ -196,6 +348,17 @@ out=$(SSA_CONFIG=$work/trust.conf wg -e use_proxy=on -e "https_proxy=http://127.
 	"https://localhost:$good/data.bin")
 if got; then ok "through a CONNECT proxy (TCP_UPGRADE_TLS), policy trust"; else
 	not_ok "through a CONNECT proxy" "$out"; fi
+# The pin on an upgraded socket: TLS_PEER_CERTIFICATE_CHAIN works there too.
+rm -f "$work/out.bin"
+out=$(SSA_CONFIG=$work/trust.conf wg -e use_proxy=on -e "https_proxy=http://127.0.0.1:$pport/" \
+	--pinnedpubkey="$hash" "https://localhost:$good/data.bin")
+if got; then ok "through a CONNECT proxy, --pinnedpubkey with the right hash"; else
+	not_ok "through a CONNECT proxy, --pinnedpubkey with the right hash" "$out"; fi
+out=$(SSA_CONFIG=$work/trust.conf wg -e use_proxy=on -e "https_proxy=http://127.0.0.1:$pport/" \
+	--pinnedpubkey="$badhash" "https://localhost:$good/data.bin")
+rc=$?
+check "through a CONNECT proxy, a wrong pin is refused, exit 5" \
+	"does not match pinned public key.*exit 5" "$(tr '\n' ' ' <<<"$out; exit $rc")"
 s_server wronghost
 out=$(SSA_CONFIG=$work/trust.conf wg -e use_proxy=on -e "https_proxy=http://127.0.0.1:$pport/" \
 	"https://localhost:$port/data.bin")
@@ -249,6 +412,17 @@ if /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null; then
 	check "explicit FTPS: unknown CA refused at AUTH TLS with the reason" \
 		"AUTH TLS ... localhost: Protocol error \(certificate verification failed" "$out"
 	rm -f "$work/out.bin"
+	out=$(SSA_CONFIG=$work/trust.conf wg --pinnedpubkey="$work/key.der" \
+		"ftps://localhost:$explicit_port/data.bin")
+	if got; then ok "explicit FTPS with --pinnedpubkey (control and data connections upgraded)"; else
+		not_ok "explicit FTPS with --pinnedpubkey" "$out"; fi
+	out=$(SSA_CONFIG=$work/trust.conf wg --pinnedpubkey="$badhash" \
+		"ftps://localhost:$explicit_port/data.bin")
+	rc=$?
+	check "explicit FTPS: a wrong pin is refused at AUTH TLS, exit 5" \
+		"AUTH TLS ... The public key does not match pinned public key.*exit 5" \
+		"$(tr '\n' ' ' <<<"$out; exit $rc")"
+	rm -f "$work/out.bin"
 	# The data connection is upgraded, under the policy's trust only: --ca-certificate would not
 	# reach it (ports/wget/README.md, known limits).
 	out=$(SSA_CONFIG=$work/trust.conf wg --ftps-implicit "ftps://localhost:$implicit_port/data.bin")
@@ -259,7 +433,8 @@ if /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null; then
 	check "implicit FTPS: unknown CA refused with the reason" \
 		"failed: Protocol error \(certificate verification failed" "$out"
 else
-	for t in "explicit FTPS" "explicit FTPS: unknown CA" "implicit FTPS" "implicit FTPS: unknown CA"; do
+	for t in "explicit FTPS" "explicit FTPS: unknown CA" "explicit FTPS with --pinnedpubkey" \
+		"explicit FTPS: a wrong pin" "implicit FTPS" "implicit FTPS: unknown CA"; do
 		ok "$t # SKIP python3-pyftpdlib is not installed"
 	done
 fi
