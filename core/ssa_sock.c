@@ -73,6 +73,17 @@ void ssa_sock_release_resources(struct ssa_sock *s)
 	ssa_fd_close_owned(s->engine_fd);
 	s->net_fd = s->engine_fd = -1;
 	release_app_dup(s);
+	/*
+	 * The listener served the handshake (its context; its trust, for post-handshake auth).
+	 * A connection kept only for TLS_ERROR must not keep the listener alive, nor with it the
+	 * listener's E once the application closed the listener: in ssad that lasted until the
+	 * caller closed the connection and the sweeper forgot it.  A connection still in the
+	 * backlog needs no reference to its listener: the listener holds it, and frees it last.
+	 */
+	if (s->parent != NULL) {
+		ssa_sock_unref(s->parent);
+		s->parent = NULL;
+	}
 	ssa_buf_free(&s->to_app);
 	ssa_buf_free(&s->to_net);
 	ssa_buf_free(&s->early);

@@ -276,13 +276,20 @@ static int op_connect(struct request *r)
 
 	if (s == NULL)
 		return -1;
-	for (int i = 1; i < r->nfds; i++)
+	/*
+	 * Spares only for a connect that can still start.  Once one is under way its engine takes
+	 * spares without a lock, and once it is over none is used: given to a failed socket, kept
+	 * for TLS_ERROR, they stayed until the caller closed it and the sweeper forgot it.
+	 */
+	pthread_mutex_lock(&s->lock);
+	for (int i = 1; i < r->nfds && s->state == SSA_NEW; i++)
 		if (s->nspares < SSA_MAX_SPARES && r->fds[i] >= 0 &&
 		    is_fresh_tcp(r->fds[i], s->family)) {
 			s->spare_fds[s->nspares++] = r->fds[i];
 			ssa_fd_own(r->fds[i]);
 			r->fds[i] = -1;
 		}
+	pthread_mutex_unlock(&s->lock);
 	ssa_sock_unref(s);
 	rc = ssa_api_connect(r->fds[0], r->h.data_len ? (const struct sockaddr *)r->data : NULL,
 			     r->h.data_len);

@@ -28,10 +28,16 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 
 #include <ssa/in_tls.h>
 
@@ -680,6 +686,215 @@ static void test_fork_shared(void)
     t_stop_peer(srv);
 }
 
+/* ---- Case: a closed listener's descriptors go with it ------------------------------------ */
+
+/*
+ * The kernel's view of a unix socket, by inode (sock_diag): 1 and its peer's inode in *peer
+ * while some process holds it, 0 once it is closed everywhere, -1 when it cannot tell.  The
+ * listener's engine end E is the peer of its A, in this process or in ssad alike.
+ */
+static int unix_socket_open(ino_t ino, ino_t *peer)
+{
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req req;
+    } msg = {
+        .nlh = {.nlmsg_len = sizeof msg, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                .nlmsg_flags = NLM_F_REQUEST},
+        .req = {.sdiag_family = AF_UNIX, .udiag_ino = (unsigned)ino,
+                .udiag_show = UDIAG_SHOW_PEER, .udiag_cookie = {~0U, ~0U}},
+    };
+    union {
+        struct nlmsghdr h;
+        char bytes[1024];
+    } buf;
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    ssize_t n = -1;
+    if (fd >= 0 && send(fd, &msg, sizeof msg, 0) == (ssize_t)sizeof msg)
+        n = recv(fd, &buf, sizeof buf, 0);
+    if (fd >= 0)
+        close(fd);
+    if (n < (ssize_t)sizeof buf.h || !NLMSG_OK(&buf.h, (size_t)n))
+        return -1;
+    if (buf.h.nlmsg_type == NLMSG_ERROR)
+        return ((struct nlmsgerr *)NLMSG_DATA(&buf.h))->error == -ENOENT ? 0 : -1;
+    if (peer != NULL) {
+        struct unix_diag_msg *m = NLMSG_DATA(&buf.h);
+        int left = (int)(buf.h.nlmsg_len - NLMSG_LENGTH(sizeof *m));
+        *peer = 0;
+        for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, left); a = RTA_NEXT(a, left))
+            if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= (int)sizeof(uint32_t))
+                *peer = *(uint32_t *)RTA_DATA(a);
+    }
+    return 1;
+}
+
+/*
+ * A connection that ended cleanly stays known while the server holds it (TLS_ERROR stays
+ * readable until close()), but it holds nothing of its listener's: once the listener is
+ * closed too, the listener's E must go, not wait for the server to close the connection.
+ * (In ssad that E stayed open for as long as the caller kept the connection, and in the
+ * protocol fuzzer, which has no sweeper, for good: its "descriptor leak" finding.)
+ */
+static void test_listener_gone(void)
+{
+    int port;
+    char why[512] = "", b[8];
+    struct stat st;
+    ino_t e_ino = 0;
+    int lfd = t_tls_listener(SOCK_CLOEXEC, 8, &port);
+    REQUIRE(lfd >= 0, "no TLS listener");
+    int known = fstat(lfd, &st) == 0 ? unix_socket_open(st.st_ino, &e_ino) : -1;
+    if (known != 1 || e_ino == 0) {
+        close(lfd);
+        T_SKIP_CASE("sock_diag cannot tell the listener's engine end (%s)", strerror(errno));
+    }
+    int c = tls_client(port, why, sizeof why);
+    int s = c >= 0 && t_wait_readable(lfd, IO_MS) == 1 ? accept(lfd, NULL, NULL) : -1;
+    REQUIRE(s >= 0, "no connection: %s", c < 0 ? why : strerror(errno));
+    /* Both sides say close_notify; the client goes, the server keeps its descriptor. */
+    CHECK(t_send_all(s, "bye", 3) == 0 && shutdown(s, SHUT_WR) == 0, "server: %s",
+          strerror(errno));
+    CHECK(read_all(c, b, 3) == 0 && t_wait_readable(c, IO_MS) == 1 && read(c, b, 1) == 0,
+          "the client did not read the data and EOF");
+    close(c);
+    CHECK(t_wait_readable(s, IO_MS) == 1 && read(s, b, 1) == 0, "the server read no EOF");
+    close(lfd);
+    int open = 1;
+    for (long deadline = t_now_ms() + IO_MS; open == 1 && t_now_ms() < deadline;
+         poll(NULL, 0, 20))
+        open = unix_socket_open(e_ino, NULL);
+    CHECK(open == 0, "the closed listener's engine end (inode %lu) is %s %d ms later, while a "
+          "finished connection it accepted stays open", (unsigned long)e_ino,
+          open == 1 ? "still open" : "unknown", IO_MS);
+    close(s);
+}
+
+/* ---- Case: ssad keeps no spare TCP socket it cannot use --------------------------------- */
+
+/* The ssad this program started (SSA_TEST_SSAD, a child of ours), or -1. */
+static pid_t our_ssad(void)
+{
+    char want[4096], path[64], exe[4096];
+    const char *bin = getenv("SSA_TEST_SSAD");
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    pid_t found = -1;
+    if (d == NULL || bin == NULL || realpath(bin, want) == NULL) {
+        if (d != NULL)
+            closedir(d);
+        return -1;
+    }
+    while (found < 0 && (de = readdir(d)) != NULL) {
+        int pid = atoi(de->d_name), ppid = -1;
+        char stat[512];
+        FILE *f;
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        /* "pid (comm) state ppid ...": comm may hold spaces, so from the last ')'. */
+        char *close_paren = fgets(stat, sizeof stat, f) ? strrchr(stat, ')') : NULL;
+        fclose(f);
+        if (close_paren == NULL || sscanf(close_paren + 1, " %*c %d", &ppid) != 1 ||
+            ppid != getpid())
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/exe", pid);
+        ssize_t n = readlink(path, exe, sizeof exe - 1);
+        if (n > 0 && (exe[n] = '\0', strcmp(exe, want) == 0))
+            found = pid;
+    }
+    closedir(d);
+    return found;
+}
+
+/* Whether /proc/net/NAME lists inode ino in its column col (1-based). */
+static int net_table_has(const char *name, int col, unsigned long ino)
+{
+    char path[64], line[1024];
+    int found = 0;
+    snprintf(path, sizeof path, "/proc/net/%s", name);
+    FILE *f = fopen(path, "r");
+    while (f != NULL && !found && fgets(line, sizeof line, f) != NULL) {
+        char *field = strtok(line, " \t\n");
+        for (int i = 1; field != NULL && i < col; i++)
+            field = strtok(NULL, " \t\n");
+        found = field != NULL && strtoul(field, NULL, 10) == ino;
+    }
+    if (f != NULL)
+        fclose(f);
+    return found;
+}
+
+/*
+ * How many sockets process pid holds that are neither unix nor netlink sockets: its TCP
+ * sockets, and any other it holds for good (compare two counts).  Not from /proc/net/tcp,
+ * which lists no socket before bind() or connect(), as the spares are.
+ */
+static int tcp_sockets_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int count = 0;
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL) {
+        char link[sizeof path + sizeof de->d_name], target[128];
+        unsigned long ino;
+        snprintf(link, sizeof link, "%s/%s", path, de->d_name);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len <= 0 || (target[len] = '\0', sscanf(target, "socket:[%lu]", &ino) != 1))
+            continue;
+        count += !net_table_has("unix", 7, ino) && !net_table_has("netlink", 10, ino);
+    }
+    closedir(d);
+    return count;
+}
+
+static socklen_t host_address(struct sockaddr_host *h, const char *name, int port)
+{
+    memset(h, 0, sizeof *h);
+    h->sin_family = AF_HOSTNAME;
+    h->sin_port = htons((uint16_t)port);
+    snprintf((char *)h->sin_addr.name, sizeof h->sin_addr.name, "%s", name);
+    return sizeof *h;
+}
+
+/*
+ * connect() by name sends ssad spare TCP sockets for the name's later addresses.  Sent again
+ * to a socket whose connect() already failed (kept for TLS_ERROR until close()), they must not
+ * stay in ssad: no connect() can use them.  They stayed for as long as the socket was open,
+ * and in the protocol fuzzer, which has no sweeper, for good.
+ */
+static void test_spares_refused(void)
+{
+    if (!t_daemon_backend())
+        T_SKIP_CASE("the in-process backend makes its own TCP sockets");
+    pid_t ssad = our_ssad();
+    REQUIRE(ssad > 0, "the ssad of this program not found among its children");
+    int port = t_free_port(), before = tcp_sockets_of(ssad);
+    REQUIRE(port > 0 && before >= 0, "no free port, or ssad's descriptors unreadable");
+    struct sockaddr_host h;
+    socklen_t len = host_address(&h, "localhost", port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TLS);
+    REQUIRE(fd >= 0, "socket: %s", strerror(errno));
+    for (int i = 0; i < 2; i++) {
+        int rc = connect(fd, (struct sockaddr *)&h, len), err = errno;
+        CHECK(rc < 0 && err == ECONNREFUSED, "connect %d to a closed port: %s", i + 1,
+              rc == 0 ? "succeeded" : strerror(err));
+    }
+    int now = tcp_sockets_of(ssad);
+    for (long deadline = t_now_ms() + IO_MS; now > before && t_now_ms() < deadline;
+         poll(NULL, 0, 20))
+        now = tcp_sockets_of(ssad);
+    CHECK(now <= before, "ssad holds %d TCP sockets more than before, %d ms after two refused "
+          "connects by name on a socket still open", now - before, IO_MS);
+    close(fd);
+}
+
 /* ---- Case: descriptors come back ---------------------------------------------------------- */
 
 static int count_fds(void)
@@ -766,6 +981,10 @@ int main(void)
     raise_fd_limit();
     t_use_policy_text("ssa.conf", "default = { trust-file = \"%s\"; linger-timeout = 2.0; };\n",
                       t_pki("ca.pem"));
+    t_set_timeout(30);
+    /* First: ssad has nothing of earlier cases yet that could go meanwhile. */
+    t_run("ssad keeps no spare TCP socket of a connect() that cannot start",
+          test_spares_refused);
     t_set_timeout(120);
     t_run("16 threads x 50 connections at once against one SSA server", test_many_threads);
     t_set_timeout(30);
@@ -778,6 +997,8 @@ int main(void)
     t_run("pre-forking server: 3 children accept() from one TLS listener", test_prefork);
     t_run("fork() with a connection: the child writes, the parent reads the answer",
           test_fork_shared);
+    t_run("a closed listener's engine end goes while a finished connection stays open",
+          test_listener_gone);
     t_run_arg("descriptors given back after clean closes (client closes first)",
               test_fds_released, "client");
     t_run_arg("descriptors given back after clean closes (server closes first)",
