@@ -195,6 +195,14 @@ static void setup_once(void)
     if (mkdtemp(scratch) == NULL)
         scratch[0] = '\0';
     pki = getenv("SSA_TEST_PKI");
+    /* Every input starts with a TLS socket: if none can be made, the target would fuzz nothing. */
+    int probe = ssa_socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+    if (probe < 0) {
+        fprintf(stderr, "fuzz_options: no TLS socket can be made (%s): nothing to fuzz\n",
+                strerror(errno));
+        abort();
+    }
+    ssa_close(probe);
 }
 
 /* Connections to the silent listeners are accepted and dropped, so their queues never fill. */
