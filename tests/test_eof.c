@@ -16,6 +16,7 @@
 #include "tutil.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -678,6 +679,32 @@ static void test_close_flushes(void)
 /* The client is a child that writes 64 MiB and calls exit(0) without close(): the library's
  * exit handler must still deliver everything and send close_notify. */
 /* Waits up to IO_MS for the child to end; kills it if it does not.  Returns its status. */
+/* Where a child that will not end is waiting: each thread's wait channel and kernel stack. */
+static void note_stuck_child(pid_t pid)
+{
+    char path[320], line[256];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(path);
+    struct dirent *t;
+    while (tasks != NULL && (t = readdir(tasks)) != NULL) {
+        if (t->d_name[0] == '.')
+            continue;
+        const char *parts[] = { "comm", "wchan", "stack" };
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            snprintf(path, sizeof path, "/proc/%d/task/%s/%s", (int)pid, t->d_name, parts[i]);
+            FILE *f = fopen(path, "r");
+            while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+                line[strcspn(line, "\n")] = '\0';
+                t_note("child %d thread %s %s: %s", (int)pid, t->d_name, parts[i], line);
+            }
+            if (f != NULL)
+                fclose(f);
+        }
+    }
+    if (tasks != NULL)
+        closedir(tasks);
+}
+
 static int reap_child(pid_t pid, int *exited)
 {
     int st = 0;
@@ -686,6 +713,7 @@ static int reap_child(pid_t pid, int *exited)
     while ((w = waitpid(pid, &st, WNOHANG)) == 0 && t_now_ms() < deadline)
         poll(NULL, 0, 10);
     if (w == 0) {
+        note_stuck_child(pid);
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
     }
