@@ -9,8 +9,8 @@
  *
  * Nothing may reach the network: every AF_INET/AF_INET6 address is rewritten to 127.0.0.1/::1
  * and a port of this process (a silent listener) or a closed one; AF_HOSTNAME names become
- * "localhost", a name under ".invalid", or stay malformed; and this file's getaddrinfo(), which
- * replaces libc's for the library compiled in with it, answers loopback names only.  Paths for
+ * "localhost", a name under ".invalid", or stay malformed; and getaddrinfo(), replaced by
+ * fuzz_common.h for the library compiled in with it, answers loopback names only.  Paths for
  * certificate options come from a fixed menu (the test PKI, a file holding fuzz bytes, ...).
  *
  * Invariants checked beyond "no crash": a successful getsockopt never reports more bytes than
@@ -43,66 +43,12 @@
 #include <ssa/in_tls.h>
 #include <ssa/ssa.h>
 
+#include "fuzz_common.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_OPS 24
 #define MAX_OPTLEN 4096
-
-/* ---- Name lookups stay on this machine ------------------------------------------------ */
-
-static int is_loopback_name(const char *node)
-{
-    return strcmp(node, "localhost") == 0 || strcmp(node, "127.0.0.1") == 0 ||
-           strcmp(node, "::1") == 0;
-}
-
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
-                struct addrinfo **res)
-{
-    static int (*real)(const char *, const char *, const struct addrinfo *,
-                       struct addrinfo **);
-    struct addrinfo h;
-
-    if (node == NULL || !is_loopback_name(node))
-        return EAI_NONAME;
-    if (real == NULL)
-        *(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
-    if (real == NULL)
-        return EAI_SYSTEM;
-    /* "localhost" from the literal, not from /etc/hosts or DNS. */
-    memset(&h, 0, sizeof h);
-    if (hints)
-        h = *hints;
-    h.ai_flags |= AI_NUMERICHOST;
-    if (strcmp(node, "localhost") == 0)
-        node = h.ai_family == AF_INET6 ? "::1" : "127.0.0.1";
-    return real(node, service, &h, res);
-}
-
-/* ---- Input reader ------------------------------------------------------------------------ */
-
-struct input {
-    const uint8_t *p;
-    size_t n;
-};
-
-static uint8_t u8(struct input *in)
-{
-    if (in->n == 0)
-        return 0;
-    in->n--;
-    return *in->p++;
-}
-
-static uint16_t u16(struct input *in)
-{
-    return (uint16_t)(u8(in) | u8(in) << 8);
-}
-
-static uint32_t u32(struct input *in)
-{
-    return (uint32_t)u16(in) | (uint32_t)u16(in) << 16;
-}
 
 /* Copies n bytes (fewer if the input ends: zeros) into a fresh buffer of exactly n bytes. */
 static uint8_t *take(struct input *in, size_t n)

@@ -19,7 +19,7 @@
  * Nothing may reach the network: every AF_INET/AF_INET6 address is rewritten to 127.0.0.1/::1
  * and a port of this process (a silent listener, a closed port, or a socket the input made),
  * AF_HOSTNAME names become "localhost" or a name under ".invalid", AF_UNIX paths a file in the
- * scratch directory, and getaddrinfo() (replaced here, as in fuzz_options.c) answers loopback
+ * scratch directory, and getaddrinfo() (replaced by fuzz_common.h) answers loopback
  * names only.  Every TCP socket handed to ssad is bound to loopback first, so that a listen()
  * never takes all interfaces.
  *
@@ -63,6 +63,8 @@
 
 #include <ssa/in_tls.h>
 #include <ssa/ssa.h>
+
+#include "fuzz_common.h"
 
 #include "ssa_proto.h"
 #include "ssad.h"
@@ -114,65 +116,6 @@ static void fail(const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	abort();
-}
-
-/* ---- Name lookups stay on this machine --------------------------------------------------- */
-
-static int is_loopback_name(const char *node)
-{
-	return strcmp(node, "localhost") == 0 || strcmp(node, "127.0.0.1") == 0 ||
-	       strcmp(node, "::1") == 0;
-}
-
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
-		struct addrinfo **res)
-{
-	static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
-	struct addrinfo h;
-
-	if (node == NULL || !is_loopback_name(node))
-		return EAI_NONAME;
-	if (real == NULL)
-		*(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
-	if (real == NULL)
-		return EAI_SYSTEM;
-	/* "localhost" from the literal, not from /etc/hosts or DNS. */
-	memset(&h, 0, sizeof(h));
-	if (hints)
-		h = *hints;
-	h.ai_flags |= AI_NUMERICHOST;
-	if (strcmp(node, "localhost") == 0)
-		node = h.ai_family == AF_INET6 ? "::1" : "127.0.0.1";
-	return real(node, service, &h, res);
-}
-
-/* ---- Input reader ------------------------------------------------------------------------- */
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct input *in)
-{
-	if (in->n == 0)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint16_t u16(struct input *in)
-{
-	uint16_t lo = u8(in);
-
-	return (uint16_t)(lo | u8(in) << 8);
-}
-
-static uint32_t u32(struct input *in)
-{
-	uint32_t lo = u16(in);
-
-	return lo | (uint32_t)u16(in) << 16;
 }
 
 /* n bytes of input (zeros where it ends) appended to buf at *len; buf holds MAX_DATA_GEN. */

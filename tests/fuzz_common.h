@@ -1,0 +1,76 @@
+/*
+ * fuzz_common.h -- what both libFuzzer targets (fuzz_options.c, fuzz_protocol.c) need alike:
+ * name lookups that never leave this machine, and the reader that turns an input into numbers.
+ * Included by exactly one file of each target: it defines getaddrinfo().
+ */
+#ifndef SSA_FUZZ_COMMON_H
+#define SSA_FUZZ_COMMON_H
+
+#include <dlfcn.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- Name lookups stay on this machine ---------------------------------------------------- */
+
+static int is_loopback_name(const char *node)
+{
+	return strcmp(node, "localhost") == 0 || strcmp(node, "127.0.0.1") == 0 ||
+	       strcmp(node, "::1") == 0;
+}
+
+/* Replaces libc's for the library compiled in with the target: loopback names only. */
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+		struct addrinfo **res)
+{
+	static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	struct addrinfo h;
+
+	if (node == NULL || !is_loopback_name(node))
+		return EAI_NONAME;
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+	if (real == NULL)
+		return EAI_SYSTEM;
+	/* "localhost" from the literal, not from /etc/hosts or DNS. */
+	memset(&h, 0, sizeof(h));
+	if (hints)
+		h = *hints;
+	h.ai_flags |= AI_NUMERICHOST;
+	if (strcmp(node, "localhost") == 0)
+		node = h.ai_family == AF_INET6 ? "::1" : "127.0.0.1";
+	return real(node, service, &h, res);
+}
+
+/* ---- Input reader: numbers from the input, zeros once it ends ----------------------------- */
+
+struct input {
+	const uint8_t *p;
+	size_t n;
+};
+
+static uint8_t u8(struct input *in)
+{
+	if (in->n == 0)
+		return 0;
+	in->n--;
+	return *in->p++;
+}
+
+/* Little-endian, low byte first: sequenced, so that an input always reads the same way. */
+static uint16_t u16(struct input *in)
+{
+	uint16_t lo = u8(in);
+
+	return (uint16_t)(lo | u8(in) << 8);
+}
+
+static uint32_t u32(struct input *in)
+{
+	uint32_t lo = u16(in);
+
+	return lo | (uint32_t)u16(in) << 16;
+}
+
+#endif /* SSA_FUZZ_COMMON_H */
