@@ -1,6 +1,7 @@
 /*
  * fuzz_common.h -- what both libFuzzer targets (fuzz_options.c, fuzz_protocol.c) need alike:
- * name lookups that never leave this machine, and the reader that turns an input into numbers.
+ * name lookups that never leave this machine, the reader that turns an input into numbers, and
+ * the host names they put in AF_HOSTNAME addresses.
  * Included by exactly one file of each target: it defines getaddrinfo().
  */
 #ifndef SSA_FUZZ_COMMON_H
@@ -10,7 +11,10 @@
 #include <netdb.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <ssa/in_tls.h>
 
 /* ---- Name lookups stay on this machine ---------------------------------------------------- */
 
@@ -71,6 +75,37 @@ static uint32_t u32(struct input *in)
 	uint32_t lo = u16(in);
 
 	return lo | (uint32_t)u16(in) << 16;
+}
+
+/*
+ * The AF_HOSTNAME name field of the len bytes at addr: localhost, the fuzz bytes already there
+ * (anything but NUL) as a label under .invalid, a name without its NUL, or an empty one.
+ */
+static void rewrite_host_name(uint8_t *addr, size_t len, struct input *in)
+{
+	size_t room = len - offsetof(struct sockaddr_host, sin_addr);
+	char *name = (char *)addr + offsetof(struct sockaddr_host, sin_addr);
+	uint8_t mode = u8(in);
+
+	if (mode < 128) {
+		snprintf(name, room, "localhost");
+	} else if (mode < 192) {
+		size_t keep = room > 9 ? (mode % 2 ? strnlen(name, room - 9) : room - 9) : 0;
+
+		for (size_t i = 0; i < keep; i++)
+			if (name[i] == '\0')
+				name[i] = '-';
+		if (room >= 9) {
+			memcpy(name + keep, ".invalid", 8);
+			name[keep + 8] = '\0';
+		} else if (room > 0) {
+			name[room - 1] = '\0';
+		}
+	} else if (mode < 224) {
+		memset(name, 'a', room); /* no NUL */
+	} else if (room > 0) {
+		name[0] = '\0';
+	}
 }
 
 #endif /* SSA_FUZZ_COMMON_H */

@@ -333,35 +333,6 @@ static uint16_t pick_port(struct input *in, int family)
     }
 }
 
-/* The AF_HOSTNAME name field (bytes 4..len): localhost, a .invalid name, or malformed. */
-static void rewrite_host_name(uint8_t *addr, socklen_t len, struct input *in)
-{
-    size_t room = len - offsetof(struct sockaddr_host, sin_addr);
-    char *name = (char *)addr + offsetof(struct sockaddr_host, sin_addr);
-    uint8_t mode = u8(in);
-
-    if (mode < 96) {
-        snprintf(name, room, "localhost");
-    } else if (mode < 192) {
-        /* The fuzz bytes already there (spaces, control characters, anything but NUL) as
-         * a label under .invalid. */
-        size_t keep = room > 9 ? (mode % 2 ? strnlen(name, room - 9) : room - 9) : 0;
-        for (size_t i = 0; i < keep; i++)
-            if (name[i] == '\0')
-                name[i] = '-';
-        if (room >= 9) {
-            memcpy(name + keep, ".invalid", 8);
-            name[keep + 8] = '\0';
-        } else if (room > 0) {
-            name[room - 1] = '\0';
-        }
-    } else if (mode < 224) {
-        memset(name, 'a', room); /* no NUL */
-    } else if (room > 0) {
-        name[0] = '\0';
-    }
-}
-
 static void op_connect(int fd, int family, struct input *in)
 {
     static const int families[] = {AF_HOSTNAME, AF_INET, AF_INET6, AF_UNIX, AF_HOSTNAME};

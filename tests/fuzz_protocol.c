@@ -593,34 +593,6 @@ static uint16_t pick_port(struct run *r, struct input *in)
 	}
 }
 
-/* The AF_HOSTNAME name field: localhost, a .invalid name, or malformed. */
-static void rewrite_host_name(uint8_t *addr, size_t len, struct input *in)
-{
-	size_t room = len - offsetof(struct sockaddr_host, sin_addr);
-	char *name = (char *)addr + offsetof(struct sockaddr_host, sin_addr);
-	uint8_t mode = u8(in);
-
-	if (mode < 128) {
-		snprintf(name, room, "localhost");
-	} else if (mode < 192) {
-		size_t keep = room > 9 ? (mode % 2 ? strnlen(name, room - 9) : room - 9) : 0;
-
-		for (size_t i = 0; i < keep; i++)
-			if (name[i] == '\0')
-				name[i] = '-';
-		if (room >= 9) {
-			memcpy(name + keep, ".invalid", 8);
-			name[keep + 8] = '\0';
-		} else if (room > 0) {
-			name[room - 1] = '\0';
-		}
-	} else if (mode < 224) {
-		memset(name, 'a', room); /* no NUL */
-	} else if (room > 0) {
-		name[0] = '\0';
-	}
-}
-
 /*
  * Makes the len bytes at addr point at this machine whatever they are: the family is often
  * chosen from a menu first.  Families other than these four cannot reach anything through a
@@ -975,6 +947,7 @@ static void build_request(struct run *r, struct msg *m, struct input *in, uint8_
 	}
 }
 
+/* Not ssa_proto_send(): a conversation may pass more descriptors than it allows. */
 static int send_chunk(int fd, const void *buf, size_t len, const int *fds, int nfds)
 {
 	char control[CMSG_SPACE(sizeof(int) * MAX_MSG_FDS)];
