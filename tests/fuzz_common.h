@@ -1,7 +1,8 @@
 /*
  * fuzz_common.h -- what both libFuzzer targets (fuzz_options.c, fuzz_protocol.c) need alike:
  * name lookups that never leave this machine, the reader that turns an input into numbers, and
- * the host names they put in AF_HOSTNAME addresses.
+ * the host names they put in AF_HOSTNAME addresses; with -DFUZZ_STANDALONE, a main() that runs
+ * the target over files, without libFuzzer.
  * Included by exactly one file of each target: it defines getaddrinfo().
  */
 #ifndef SSA_FUZZ_COMMON_H
@@ -15,6 +16,8 @@
 #include <string.h>
 
 #include <ssa/in_tls.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ---- Name lookups stay on this machine ---------------------------------------------------- */
 
@@ -107,5 +110,76 @@ static void rewrite_host_name(uint8_t *addr, size_t len, struct input *in)
 		name[0] = '\0';
 	}
 }
+
+#ifdef FUZZ_STANDALONE
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Runs the target over each file named (a directory: over each of its files); names the
+ * inputs that took 100 ms or more. */
+static int run_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	struct timespec t0, t1;
+	uint8_t *buf;
+	long n, ms;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0) {
+		fprintf(stderr, "%s: cannot read\n", path);
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		fclose(f);
+		free(buf);
+		return 1;
+	}
+	fclose(f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	LLVMFuzzerTestOneInput(buf, (size_t)n);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (ms >= 100)
+		printf("slow: %s took %ld ms\n", path, ms);
+	free(buf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int failures = 0, runs = 0;
+
+	for (int i = 1; i < argc; i++) {
+		struct stat st;
+
+		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+			DIR *d = opendir(argv[i]);
+			struct dirent *de;
+
+			while (d && (de = readdir(d)) != NULL) {
+				char path[4096];
+
+				if (de->d_name[0] == '.')
+					continue;
+				snprintf(path, sizeof(path), "%s/%s", argv[i], de->d_name);
+				failures += run_file(path);
+				runs++;
+			}
+			if (d)
+				closedir(d);
+		} else {
+			failures += run_file(argv[i]);
+			runs++;
+		}
+	}
+	printf("%d inputs run, %d unreadable\n", runs, failures);
+	return failures ? 1 : 0;
+}
+#endif /* FUZZ_STANDALONE */
 
 #endif /* SSA_FUZZ_COMMON_H */
