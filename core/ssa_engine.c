@@ -232,13 +232,19 @@ static void settled_by_engine(struct ssa_sock *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* E joins the epoll set, watched for nothing until the relay or the handshake asks. */
+static void add_app_end(struct ssa_engine *e, struct ssa_sock *s)
+{
+	s->watched = true;
+	s->app_events = 0;
+	epoll_update(e, s->engine_fd, tag(s, TAG_APP), 0, EPOLL_CTL_ADD);
+}
+
 static void watch(struct ssa_engine *e, struct ssa_sock *s)
 {
 	ssa_sock_ref(s); /* the engine's reference, dropped in free_zombies() */
 	settled_by_engine(s);
-	s->watched = true;
-	s->app_events = 0;
-	epoll_update(e, s->engine_fd, tag(s, TAG_APP), 0, EPOLL_CTL_ADD);
+	add_app_end(e, s);
 	link_sock(e, s);
 }
 
@@ -254,9 +260,7 @@ static void watch_from_outside(struct ssa_engine *e, struct ssa_cmd_node *node)
 
 	settled_by_engine(s);
 	pthread_mutex_lock(&e->lock);
-	s->watched = true;
-	s->app_events = 0;
-	epoll_update(e, s->engine_fd, tag(s, TAG_APP), 0, EPOLL_CTL_ADD);
+	add_app_end(e, s);
 	node->next = e->adds;
 	__atomic_store_n(&e->adds, node, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&e->lock);
