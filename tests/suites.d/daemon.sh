@@ -7,43 +7,15 @@
 set -uo pipefail
 . "$(dirname "$0")/../tap.sh"
 build=$1
-pki=${SSA_TEST_PKI:?}
-ssad=$build/core/ssad
-client=$build/tests/.libs/ssad_client
-serve=$build/tests/.libs/tls_serve
-libdir=$build/core/.libs
-
-if [ "$(id -u)" -ne 0 ]; then
-	echo "1..0 # SKIP needs root: users and network namespaces"
-	exit 0
-fi
-for u in ssad ssa-alice ssa-bob; do
-	id "$u" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
-done
-
-work=$(mktemp -d /tmp/ssad-suite.XXXXXX)
-chmod 755 "$work"
-pids=()
+. "$(dirname "$0")/../ssad-env.sh"
 netns=ssa-test-$$
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
 	ip netns del "$netns" 2>/dev/null
-	rm -rf "$work"
+	ssad_env_cleanup
 }
 trap cleanup EXIT
 
-# The PKI as the administrator lays it out: anchors readable by all, the policy's key by ssad
-# alone, each user's own key by that user alone.
-mkdir -m 755 "$work/pki" "$work/run"
-cp "$pki/ca.pem" "$pki/localhost-chain.pem" "$pki/other-chain.pem" "$work/pki/"
-cp "$pki/localhost.key" "$work/pki/policy.key"
-cp "$pki/other.key" "$work/pki/alice.key"
-chmod 644 "$work/pki/"*.pem
-chown ssad: "$work/pki/policy.key" && chmod 600 "$work/pki/policy.key"
-chown ssa-alice: "$work/pki/alice.key" && chmod 600 "$work/pki/alice.key"
 # A copy of the client under another name gets a profile of its own (chosen by executable).
-mkdir -m 755 "$work/bin"
 cp "$client" "$work/bin/limited_client"
 cat >"$work/ssa.conf" <<EOF
 default = {
@@ -53,30 +25,6 @@ default = {
 };
 profiles = ( { match = "$work/bin/limited_client"; user-sockets = 20; } );
 EOF
-chmod 644 "$work/ssa.conf"
-sock=$work/run/ssad.sock
-
-start_ssad() { # [ARGS...]: ssad in the background, waited for
-	local before
-	before=$(grep -c "serving on" "$work/ssad.log" 2>/dev/null)
-	"$ssad" --config "$work/ssa.conf" --socket "$sock" "$@" >>"$work/ssad.log" 2>&1 &
-	ssad_pid=$!
-	pids+=("$ssad_pid")
-	for _ in $(seq 250); do
-		[ "$(grep -c "serving on" "$work/ssad.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
-		sleep 0.02
-	done
-	return 1
-}
-as() { # USER COMMAND...: as that user, through ssad
-	local user=$1
-	shift
-	runuser -u "$user" -- env -u SSA_CONFIG LD_LIBRARY_PATH="$libdir" SSA_BACKEND=daemon \
-		SSA_DAEMON_SOCKET="$sock" "$@"
-}
-worker_pid() { pgrep -P "$ssad_pid" | head -1; }
-fds_of() { ls "/proc/$1/fd" | wc -l; }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 start_ssad || { not_ok "ssad starts" "$(cat "$work/ssad.log")"; echo "1..$n"; exit 1; }
 worker=$(worker_pid)
