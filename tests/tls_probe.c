@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,10 @@ static const char *errno_name(int e)
 		return "EPERM";
 	case EINVAL:
 		return "EINVAL";
+	case EPIPE:
+		return "EPIPE";
+	case ECONNRESET:
+		return "ECONNRESET";
 	default:
 		return strerror(e);
 	}
@@ -73,6 +78,17 @@ static int early_connect(int fd, const struct sockaddr_in *addr, const char *tex
 		   : -1;
 }
 
+/* What a failed call on a connected socket says: its errno, and TLS_ERROR's reason. */
+static void report_failure(const char *call, int fd)
+{
+	int err = errno;
+	char why[256] = "";
+	socklen_t len = sizeof(why);
+
+	getsockopt(fd, IPPROTO_TLS, TLS_ERROR, why, &len);
+	printf("%s: %s: %s\n", call, errno_name(err), why);
+}
+
 /* One connection: 0 connected (and *resumed says if it was resumed), 1 failed. */
 static int probe_once(int argc, char **argv, int *resumed)
 {
@@ -105,9 +121,13 @@ static int probe_once(int argc, char **argv, int *resumed)
 		ssize_t n;
 
 		if (!fastopen(argc, argv) &&
-		    (write(fd, send, strlen(send)) < 0 || write(fd, "\n", 1) < 0))
+		    (write(fd, send, strlen(send)) < 0 || write(fd, "\n", 1) < 0)) {
+			report_failure("write", fd);
 			return 1;
+		}
 		n = read(fd, line, sizeof(line) - 1);
+		if (n < 0)
+			report_failure("read", fd);
 		printf("reply: %.*s\n", n > 0 ? (int)strcspn(line, "\n") : 0, line);
 	}
 	close(fd);
@@ -120,6 +140,8 @@ int main(int argc, char **argv)
 
 	if (argc < 3)
 		return 2;
+	/* As network programs do: a write to a connection that has gone is reported, not fatal. */
+	signal(SIGPIPE, SIG_IGN);
 	for (int i = 3; i < argc; i++)
 		if (strncmp(argv[i], "repeat=", 7) == 0)
 			repeat = atoi(argv[i] + 7);
