@@ -242,22 +242,30 @@ static int drop_privileges(int lfd)
 	return 0;
 }
 
-/* Who called, from the kernel: credentials and a pidfd as of connect(). */
-static int identify(int conn, struct ssad_caller *c)
+/* Who called, as the kernel says: the credentials of connect(), one cheap call. */
+static int peer_credentials(int conn, struct ssad_caller *c)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	int pidfd = -1, rc;
-	char why[512];
 
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -1;
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
+	return 0;
+}
+
+/* The executable behind a pidfd as of connect() (pidfd_open() before Linux 6.5), and its profile. */
+int ssad_identify(int conn, struct ssad_caller *c)
+{
+	socklen_t len;
+	int pidfd = -1, rc;
+	char why[512];
+
 	len = sizeof(pidfd);
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
-		pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0); /* before Linux 6.5 */
+		pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0); /* before Linux 6.5 */
 	rc = ssad_exe_of(pidfd, c->pid, c->exe, sizeof(c->exe));
 	if (pidfd >= 0)
 		close(pidfd);
@@ -276,6 +284,12 @@ static int identify(int conn, struct ssad_caller *c)
 	return 0;
 }
 
+/*
+ * One thread accepts for everyone, so it does only what is cheap and bounded: the caller's
+ * uid from the kernel, and admission by it.  A user over its connection limit costs it a
+ * getsockopt() and a close(); identification (a round trip to the monitor, the profile)
+ * happens in the admitted connection's own thread, where a slow one delays only its caller.
+ */
 static void serve_forever(int lfd)
 {
 	for (;;) {
@@ -289,12 +303,11 @@ static void serve_forever(int lfd)
 				sleep(1);
 			continue;
 		}
-		if (identify(conn, &caller) < 0) {
+		if (peer_credentials(conn, &caller) < 0) {
 			close(conn);
 			continue;
 		}
-		if (!ssad_user_admit_connection(caller.uid)) {
-			ssad_log(LOG_WARNING, "uid %u: too many connections to ssad", caller.uid);
+		if (!ssad_user_admit_connection(caller.uid)) { /* logged there */
 			close(conn);
 			continue;
 		}
@@ -347,6 +360,7 @@ static void configure_library(void)
 		unsetenv("SSA_CONFIG");
 	ssa_serving_daemon = true;
 	ssa_sock_free_hook = ssad_sock_freed;
+	ssa_sock_admit_hook = ssad_admit_accepted;
 }
 
 int main(int argc, char **argv)
