@@ -256,7 +256,7 @@ static int peer_credentials(int conn, struct ssad_caller *c)
 	return 0;
 }
 
-/* The executable behind a pidfd as of connect() (pidfd_open() before Linux 6.5), and its profile. */
+/* The caller's executable, by a pidfd as of connect() (pidfd_open() before 6.5), and profile. */
 int ssad_identify(int conn, struct ssad_caller *c)
 {
 	socklen_t len;

@@ -21,7 +21,7 @@
 #include "ssa_proto_io.h"
 #include "ssad.h"
 
-#define CONNECTIONS_PER_USER 256 /* and with them threads: one per connection */
+#define CONNECTIONS_PER_USER 256  /* and with them threads: one per connection */
 #define USERS_MAX            4096 /* distinct users with live sockets */
 #define THREAD_STACK         (256 * 1024)
 
@@ -653,7 +653,7 @@ void ssad_serve_connection(int conn, const struct ssad_caller *caller)
 		} else if (errno == EPROTO || errno == ETIMEDOUT || errno == ENOBUFS) {
 			ssad_log(LOG_WARNING, "pid %d (uid %u, %s): %s, disconnected",
 				 (int)caller->pid, caller->uid, caller->exe,
-				 errno == EPROTO	      ? "malformed request"
+				 errno == EPROTO      ? "malformed request"
 				 : errno == ETIMEDOUT ? "request not complete in time"
 						      : "requests over the user's memory budget");
 		}
