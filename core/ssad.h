@@ -38,8 +38,9 @@ int ssad_monitor_bind_life(void);
 int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size);
 
 /*
- * The rest of who called, in the connection's thread (ssad.c): executable (the monitor's
- * round trip) and profile.  The accept thread only reads the credentials.  0, or -1 (logged).
+ * The rest of who called, in the connection's thread (ssad_identify.c): the executable (the
+ * monitor's round trip) and the profile.  The accept thread only reads the credentials.
+ * Returns 0, or -1 (logged).
  */
 int ssad_identify(int conn, struct ssad_caller *c);
 
