@@ -171,13 +171,22 @@ struct ssa_sock {
 	bool registered;
 };
 
-/* Listener state (engine-owned except the backlog, which is under the sock's lock). */
+/*
+ * Listener state (engine-owned except the backlog and its counts, under the sock's lock).
+ * Connections handshaking and queued together stay within max_pending, the listen backlog
+ * (at least SSA_MIN_PENDING): beyond it T is not accepted and the kernel's own backlog fills,
+ * as for a plain TCP listener.  Records handed to A but not yet taken by accept() are bounded
+ * by E's small send buffer (SSA_RECORDS_IN_FLIGHT).
+ */
 struct ssa_listener {
 	SSL_CTX *ctx;
 	struct ssa_sock *backlog_head, *backlog_tail; /* handshaken, not yet handed to A */
 	unsigned handshaking;                         /* accepted TCP, handshake under way */
-	unsigned max_handshaking;
+	unsigned queued;                              /* in the backlog list */
+	unsigned max_pending;
 };
+#define SSA_MIN_PENDING       64
+#define SSA_RECORDS_IN_FLIGHT 4
 
 /* Record sent on a listener's pair for each handshaken connection, with A in SCM_RIGHTS. */
 struct ssa_accept_record {
@@ -264,6 +273,8 @@ SSA_HIDDEN void ssa_table_unlock_after_fork(void);
 /* --- socket objects (ssa_sock.c) --- */
 SSA_HIDDEN struct ssa_sock *ssa_sock_new(int family);
 SSA_HIDDEN extern void (*ssa_sock_free_hook)(const struct ssa_sock *s); /* ssad's accounting */
+/* ssad: may a listener's owner hold one more connection?  Sets counted if it counts it. */
+SSA_HIDDEN extern bool (*ssa_sock_admit_hook)(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_release_resources(struct ssa_sock *s);
@@ -398,6 +409,7 @@ SSA_HIDDEN void ssa_accepted_handshake_ready(struct ssa_sock *s);
 SSA_HIDDEN void ssa_accepted_done(struct ssa_sock *s, bool ok);
 SSA_HIDDEN void ssa_listener_free(struct ssa_listener *l);
 SSA_HIDDEN void ssa_listen_deliver(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_listen_unqueue(struct ssa_sock *s, struct ssa_sock *c); /* under s->lock */
 SSA_HIDDEN int ssa_listen_tls(struct ssa_sock *s, int backlog);
 SSA_HIDDEN int ssa_upgrade(int fd, const void *val, socklen_t len);
 SSA_HIDDEN int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t *len,

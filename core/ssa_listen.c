@@ -6,6 +6,10 @@
  * descriptor attached (SCM_RIGHTS).  So the listening fd is readable exactly when a handshaken
  * connection waits, and failed handshakes never reach accept().  Records are read whole: a
  * stream read stops after a message carrying descriptors, and each record is one message.
+ *
+ * What waits for accept() is bounded as the kernel bounds a TCP listener's queue: by the
+ * backlog (struct ssa_listener).  A program that never accepts holds at most that many
+ * connections, and a queued connection whose peer went away leaves the queue at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +22,27 @@
 #include "ssa_internal.h"
 
 #define SSA_ACCEPTS_PER_WAKE 32
+
+/* listen()'s backlog as the bound of what waits: the kernel's cap, and a floor for handshakes. */
+static unsigned pending_bound(int backlog)
+{
+	return backlog > SSA_MIN_PENDING ? (unsigned)backlog : SSA_MIN_PENDING;
+}
+
+/*
+ * Records sent on the listener's E wait in A until accept() takes them, each holding a
+ * connection.  A send buffer of a few records bounds them (the kernel counts at least a
+ * record's length for each, and doubles the value set); E still polls writable again once
+ * accept() has taken them.
+ */
+static void bound_records_in_flight(int engine_fd)
+{
+	int bytes = (int)(SSA_RECORDS_IN_FLIGHT * sizeof(struct ssa_accept_record));
+
+	if (setsockopt(engine_fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) < 0) {
+		/* the default buffer only allows more of them in flight */
+	}
+}
 
 static bool chains_complete(struct ssa_sock *s)
 {
@@ -57,8 +82,14 @@ int ssa_listen_tls(struct ssa_sock *s, int backlog)
 		return ssa_fail(s, SSA_E_POLICY_BROKEN, "%s", ssa_policy_error());
 	if (s->state == SSA_NEW && s->opts.nchains == 0 && load_policy_certificates(s) < 0)
 		return -1;
-	if (s->state == SSA_LISTENING)
-		return sys_listen(s->net_fd, backlog);
+	if (s->state == SSA_LISTENING) {
+		if (sys_listen(s->net_fd, backlog) < 0)
+			return -1;
+		pthread_mutex_lock(&s->lock);
+		s->listener->max_pending = pending_bound(backlog);
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
 	if (s->state != SSA_NEW)
 		return ssa_fail(s, SSA_E_PHASE_WRONG, "listen() on a connected socket");
 	if (s->generation != ssa_engine_generation())
@@ -72,7 +103,7 @@ int ssa_listen_tls(struct ssa_sock *s, int backlog)
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return ssa_fail(s, SSA_E_RESOURCES, NULL);
-	l->max_handshaking = backlog > 64 ? (unsigned)backlog : 64;
+	l->max_pending = pending_bound(backlog);
 	l->ctx = ssa_server_ctx_new(s, why, sizeof(why));
 	if (l->ctx == NULL) {
 		free(l);
@@ -84,6 +115,7 @@ int ssa_listen_tls(struct ssa_sock *s, int backlog)
 		ssa_listener_free(l);
 		return ssa_fail_errno(s, SSA_E_NETWORK, err, "listen: %s", strerror(err));
 	}
+	bound_records_in_flight(s->engine_fd);
 	pthread_mutex_lock(&s->lock);
 	s->listener = l;
 	s->state = SSA_LISTENING;
@@ -100,6 +132,7 @@ void ssa_listener_free(struct ssa_listener *l)
 		struct ssa_sock *c = l->backlog_head;
 
 		l->backlog_head = c->backlog_next;
+		l->queued--;
 		c->queued = false;
 		ssa_fd_close_owned(c->app_dup); /* its engine sees HUP and lets it go */
 		c->app_dup = -1;
@@ -109,7 +142,42 @@ void ssa_listener_free(struct ssa_listener *l)
 	free(l);
 }
 
+/*
+ * Takes c, whose peer went away, out of s's backlog (s->lock held): the caller closes its A
+ * and drops the backlog's reference.  The kernel would keep a reset connection queued for
+ * accept() to find; here it would keep three descriptors of ssad's, and a peer could fill the
+ * backlog with them.  False if c is not queued.
+ */
+bool ssa_listen_unqueue(struct ssa_sock *s, struct ssa_sock *c)
+{
+	struct ssa_listener *l = s->listener;
+	struct ssa_sock *prev = NULL;
+
+	if (!c->queued || l == NULL)
+		return false;
+	for (struct ssa_sock *at = l->backlog_head; at != NULL; prev = at, at = at->backlog_next) {
+		if (at != c)
+			continue;
+		if (prev != NULL)
+			prev->backlog_next = c->backlog_next;
+		else
+			l->backlog_head = c->backlog_next;
+		if (l->backlog_tail == c)
+			l->backlog_tail = prev;
+		c->backlog_next = NULL;
+		c->queued = false;
+		l->queued--;
+		return true;
+	}
+	return false;
+}
+
 /* --- engine side --- */
+
+static bool room_locked(struct ssa_listener *l) /* under the listener's lock */
+{
+	return l->handshaking + l->queued < l->max_pending;
+}
 
 static void update_listener_interest(struct ssa_sock *s)
 {
@@ -117,7 +185,7 @@ static void update_listener_interest(struct ssa_sock *s)
 	bool room, queued;
 
 	pthread_mutex_lock(&s->lock);
-	room = l->handshaking < l->max_handshaking;
+	room = room_locked(l);
 	queued = l->backlog_head != NULL;
 	pthread_mutex_unlock(&s->lock);
 	ssa_engine_set_events(s, room ? EPOLLIN : 0, queued ? EPOLLOUT : 0);
@@ -136,17 +204,23 @@ static struct ssa_sock *adopt_tcp(struct ssa_sock *s, int tcp_fd)
 
 	if (c == NULL)
 		return NULL;
-	c->net_fd = tcp_fd;
-	ssa_fd_own(tcp_fd);
+	c->owner_uid = s->owner_uid;
+	c->policy = s->policy;
+	/* In ssad the connection is its owner's socket from now on, counted as theirs. */
+	if (ssa_sock_admit_hook != NULL && !ssa_sock_admit_hook(c))
+		goto fail;
 	c->role = SSA_SERVER;
 	c->state = SSA_CONNECTING;
 	c->generation = s->generation;
-	if (ssa_app_end_pair(SOCK_CLOEXEC, &app_fd, &c->engine_fd) < 0 || fstat(app_fd, &st) < 0)
+	if (ssa_app_end_pair(SOCK_CLOEXEC, &app_fd, &c->engine_fd) < 0)
 		goto fail;
 	c->app_dup = app_fd; /* the A to hand over; owned by us until accept() takes it */
 	ssa_fd_own(app_fd);
+	if (fstat(app_fd, &st) < 0)
+		goto fail;
 	c->app_ino = st.st_ino;
-	c->owner_uid = s->owner_uid;
+	c->net_fd = tcp_fd; /* only now: on failure the caller closes it, and only the caller */
+	ssa_fd_own(tcp_fd);
 	ssa_sock_ref(s);
 	c->parent = s;
 	c->engine = ssa_engine_pick();
@@ -161,10 +235,17 @@ void ssa_listen_net_ready(struct ssa_sock *s)
 	struct ssa_listener *l = s->listener;
 
 	for (int i = 0; i < SSA_ACCEPTS_PER_WAKE; i++) {
-		int fd = ssa_fd_above_stdio(
-		    sys_accept4(s->net_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
 		struct ssa_sock *c;
+		bool room;
+		int fd;
 
+		pthread_mutex_lock(&s->lock);
+		room = room_locked(l);
+		pthread_mutex_unlock(&s->lock);
+		if (!room)
+			break; /* the rest waits in the kernel's backlog, or is refused there */
+		fd = ssa_fd_above_stdio(
+		    sys_accept4(s->net_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
 		if (fd < 0)
 			break;
 		c = adopt_tcp(s, fd);
@@ -226,6 +307,7 @@ static void deliver_backlog(struct ssa_sock *s)
 		l->backlog_head = c->backlog_next;
 		if (l->backlog_head == NULL)
 			l->backlog_tail = NULL;
+		l->queued--;
 		c->queued = false;
 		ssa_fd_close_owned(c->app_dup);
 		c->app_dup = -1;
@@ -256,6 +338,7 @@ static bool deliver_alone(struct ssa_sock *s, struct ssa_sock *c)
 	    send_record(s, c)) {
 		ssa_debug(c, "handed to accept()");
 		l->backlog_head = l->backlog_tail = NULL;
+		l->queued--;
 		c->queued = false;
 		ssa_fd_close_owned(c->app_dup);
 		c->app_dup = -1;
@@ -281,6 +364,7 @@ static void close_listener(struct ssa_sock *s)
 		c->app_dup = -1;
 	}
 	l->backlog_head = l->backlog_tail = NULL;
+	l->queued = 0;
 	pthread_mutex_unlock(&s->lock);
 	while (gone != NULL) { /* outside the lock, as in deliver_backlog() */
 		struct ssa_sock *c = gone;
@@ -325,7 +409,7 @@ void ssa_accepted_done(struct ssa_sock *c, bool ok)
 
 	ssa_engine_timer_set(c, 0);
 	pthread_mutex_lock(&s->lock);
-	was_full = l->handshaking >= l->max_handshaking;
+	was_full = !room_locked(l);
 	l->handshaking--;
 	/* A listener closed meanwhile takes nothing more: the connection goes as a failed one. */
 	ok = ok && s->state == SSA_LISTENING;
@@ -333,6 +417,7 @@ void ssa_accepted_done(struct ssa_sock *c, bool ok)
 		ssa_sock_ref(c);
 		c->backlog_next = NULL;
 		c->queued = true;
+		l->queued++;
 		if (l->backlog_tail)
 			l->backlog_tail->backlog_next = c;
 		else

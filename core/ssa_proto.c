@@ -1,5 +1,7 @@
 /* Framing of the control protocol (ssa_proto.h): whole messages with their descriptors. */
 #include <errno.h>
+#include <poll.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -59,12 +61,36 @@ static void close_all(const int *fds, int nfds)
 		sys_close(fds[i]);
 }
 
+/* Until sock is readable or the deadline (ssa_now_ms() time, 0 = none) passes: ETIMEDOUT. */
+static int wait_readable(int sock, int64_t deadline_ms)
+{
+	struct pollfd p = {.fd = sock, .events = POLLIN};
+	int64_t left;
+	int n;
+
+	if (deadline_ms == 0)
+		return 0;
+	do {
+		left = deadline_ms - ssa_now_ms();
+		n = left > 0 ? poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left) : 0;
+	} while (n < 0 && errno == EINTR);
+	if (n == 0)
+		errno = ETIMEDOUT;
+	return n > 0 ? 0 : -1;
+}
+
 /*
  * Reads exactly len bytes; the descriptors that came with them go to fds (at most max).
  * Returns 0, or -1 with errno: ENOTCONN when the peer closed between messages, ECONNRESET
  * when it closed within one or sent more descriptors than fit (all are closed then).
  */
 int ssa_proto_recv(int sock, void *buf, size_t len, int *fds, int max, int *nfds, int flags)
+{
+	return ssa_proto_recv_by(sock, buf, len, fds, max, nfds, flags, 0);
+}
+
+int ssa_proto_recv_by(int sock, void *buf, size_t len, int *fds, int max, int *nfds, int flags,
+		      int64_t deadline_ms)
 {
 	char control[CMSG_SPACE(sizeof(int) * SSA_PROTO_MAX_FDS)];
 	size_t got = 0;
@@ -76,8 +102,11 @@ int ssa_proto_recv(int sock, void *buf, size_t len, int *fds, int max, int *nfds
 				     .msg_iovlen = 1,
 				     .msg_control = control,
 				     .msg_controllen = sizeof(control)};
-		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
+		ssize_t n;
 
+		if (wait_readable(sock, deadline_ms) < 0)
+			goto fail;
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0)

@@ -46,21 +46,32 @@ void ssa_sock_ref(struct ssa_sock *s)
  * the getters until the application closes its descriptor.
  */
 /*
- * A connection waiting in its listener's backlog keeps A's descriptor even when it was cut:
- * the listener hands it to accept() (which then reads the error) or closes it itself.
+ * A connection still waiting in its listener's backlog is done only when its peer went away
+ * (its A was never handed out, so nobody reads or writes it): it leaves the backlog, its A is
+ * closed, and the listener, which may have stopped accepting, is told there is room.
  */
 static void release_app_dup(struct ssa_sock *s)
 {
 	struct ssa_sock *listener = s->parent;
+	bool unqueued = false;
 
 	if (listener != NULL)
 		pthread_mutex_lock(&listener->lock);
+	if (s->queued)
+		unqueued = ssa_listen_unqueue(listener, s);
 	if (!s->queued) {
 		ssa_fd_close_owned(s->app_dup);
 		s->app_dup = -1;
 	}
 	if (listener != NULL)
 		pthread_mutex_unlock(&listener->lock);
+	if (unqueued) {
+		ssa_debug(s, "left the backlog: the peer went away");
+		ssa_sock_unref(s); /* the backlog's; not the last: our caller holds one */
+		if (ssa_engine_submit(listener, SSA_CMD_DELIVER) < 0) {
+			/* the listener's next wake-up sees the room */
+		}
+	}
 }
 
 void ssa_sock_release_resources(struct ssa_sock *s)
@@ -90,6 +101,7 @@ void ssa_sock_release_resources(struct ssa_sock *s)
 }
 
 void (*ssa_sock_free_hook)(const struct ssa_sock *s);
+bool (*ssa_sock_admit_hook)(struct ssa_sock *s);
 
 static void sock_free(struct ssa_sock *s)
 {

@@ -23,20 +23,12 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "ssa_proto.h"
 #include "ssad.h"
-
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 struct ssad_config ssad_config = {.socket_path = SSA_DAEMON_SOCKET};
 
@@ -242,40 +234,26 @@ static int drop_privileges(int lfd)
 	return 0;
 }
 
-/* Who called, from the kernel: credentials and a pidfd as of connect(). */
-static int identify(int conn, struct ssad_caller *c)
+/* Who called, as the kernel says: the credentials of connect(), one cheap call. */
+static int peer_credentials(int conn, struct ssad_caller *c)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	int pidfd = -1, rc;
-	char why[512];
 
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -1;
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
-	len = sizeof(pidfd);
-	if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
-		pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0); /* before Linux 6.5 */
-	rc = ssad_exe_of(pidfd, c->pid, c->exe, sizeof(c->exe));
-	if (pidfd >= 0)
-		close(pidfd);
-	if (rc < 0) {
-		ssad_log(LOG_NOTICE, "pid %d (uid %u) left before it could be identified",
-			 (int)c->pid, c->uid);
-		return -1;
-	}
-	c->policy = ssad_profile_for(c->exe, why, sizeof(why));
-	if (c->policy == NULL) {
-		ssad_log(LOG_ERR, "%s: %s", c->exe, why);
-		return -1;
-	}
-	ssad_log(LOG_DEBUG, "pid %d uid %u %s: profile %s", (int)c->pid, c->uid, c->exe,
-		 c->policy->profile);
 	return 0;
 }
 
+/*
+ * One thread accepts for everyone, so it does only what is cheap and bounded: the caller's
+ * uid from the kernel, and admission by it.  A user over its connection limit costs it a
+ * getsockopt() and a close(); identification (a round trip to the monitor, the profile)
+ * happens in the admitted connection's own thread, where a slow one delays only its caller.
+ */
 static void serve_forever(int lfd)
 {
 	for (;;) {
@@ -289,12 +267,11 @@ static void serve_forever(int lfd)
 				sleep(1);
 			continue;
 		}
-		if (identify(conn, &caller) < 0) {
+		if (peer_credentials(conn, &caller) < 0) {
 			close(conn);
 			continue;
 		}
-		if (!ssad_user_admit_connection(caller.uid)) {
-			ssad_log(LOG_WARNING, "uid %u: too many connections to ssad", caller.uid);
+		if (!ssad_user_admit_connection(caller.uid)) { /* logged there */
 			close(conn);
 			continue;
 		}
@@ -347,6 +324,7 @@ static void configure_library(void)
 		unsetenv("SSA_CONFIG");
 	ssa_serving_daemon = true;
 	ssa_sock_free_hook = ssad_sock_freed;
+	ssa_sock_admit_hook = ssad_admit_accepted;
 }
 
 int main(int argc, char **argv)

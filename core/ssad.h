@@ -37,11 +37,20 @@ int ssad_monitor_start(int listen_fd);
 int ssad_monitor_bind_life(void);
 int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size);
 
-/* Serves one control connection until it closes (ssad_serve.c); takes conn and caller. */
+/*
+ * The rest of who called, in the connection's thread (ssad_identify.c): the executable (the
+ * monitor's round trip) and the profile.  The accept thread only reads the credentials.
+ * Returns 0, or -1 (logged).
+ */
+int ssad_identify(int conn, struct ssad_caller *c);
+
+/* Serves one control connection until it closes (ssad_serve.c); takes conn and caller, whose
+ * uid is known and admitted, and identifies the caller first. */
 void ssad_serve_start(int conn, struct ssad_caller *caller);
 /* The same, in this thread, until the connection closes (fuzzing); conn stays open. */
 void ssad_serve_connection(int conn, const struct ssad_caller *caller);
 bool ssad_user_admit_connection(uid_t uid);
+bool ssad_admit_accepted(struct ssa_sock *c);
 void ssad_sock_freed(const struct ssa_sock *s);
 
 #endif /* SSAD_H */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -20,14 +21,35 @@
 #include "ssa_proto_io.h"
 #include "ssad.h"
 
-#define CONNECTIONS_PER_USER 256
+#define CONNECTIONS_PER_USER 256  /* and with them threads: one per connection */
 #define USERS_MAX            4096 /* distinct users with live sockets */
 #define THREAD_STACK         (256 * 1024)
+
+/*
+ * A request, once its first byte came, must arrive whole within REQUEST_DEADLINE_MS, and a
+ * reply must find room within as long: a caller that stalls gives its thread back.  What the
+ * requests of one user bring (data and file content) is held in buffers that grow as bytes
+ * arrive, never as announced, and together stay within USER_REQUEST_BYTES: room for a few
+ * of the largest requests at once, not for hundreds.
+ */
+#define REQUEST_DEADLINE_MS 5000
+#define USER_REQUEST_BYTES  (4 * (SSA_PROTO_MAX_DATA + SSA_PROTO_MAX_FILE))
+#define FIRST_CHUNK         (64 * 1024)
+
+/* A flood of refusals is logged once a second per user and kind, with the count. */
+enum refusal { REFUSED_CONNECTION, REFUSED_ACCEPTED, REFUSALS };
+
+struct refusals {
+	int64_t logged_ms;
+	unsigned since;
+};
 
 /* Per-user counts, so that no user's flood can take the service from the others. */
 struct user_count {
 	uid_t uid;
 	unsigned sockets, connections;
+	size_t request_bytes; /* held by requests being read */
+	struct refusals refused[REFUSALS];
 	bool used;
 };
 
@@ -52,13 +74,33 @@ static struct user_count *user_slot(uid_t uid) /* under users_lock */
 		free_slot->used = true;
 		free_slot->uid = uid;
 		free_slot->sockets = free_slot->connections = 0;
+		free_slot->request_bytes = 0;
+		memset(free_slot->refused, 0, sizeof(free_slot->refused));
 	}
 	return free_slot;
 }
 
+/* Under users_lock: how many refusals to report now, 0 if not yet. */
+static unsigned refusals_to_log(struct user_count *u, enum refusal kind)
+{
+	struct refusals *r = &u->refused[kind];
+	int64_t now = ssa_now_ms();
+	unsigned n;
+
+	r->since++;
+	if (r->logged_ms != 0 && now - r->logged_ms < 1000)
+		return 0;
+	n = r->since;
+	r->since = 0;
+	r->logged_ms = now;
+	return n;
+}
+
+/* The accept thread's whole check: cheap, and the same for a flood as for one connection. */
 bool ssad_user_admit_connection(uid_t uid)
 {
 	struct user_count *u;
+	unsigned report = 0;
 	bool ok;
 
 	pthread_mutex_lock(&users_lock);
@@ -66,7 +108,12 @@ bool ssad_user_admit_connection(uid_t uid)
 	ok = u != NULL && u->connections < CONNECTIONS_PER_USER;
 	if (ok)
 		u->connections++;
+	else
+		report = u != NULL ? refusals_to_log(u, REFUSED_CONNECTION) : 1;
 	pthread_mutex_unlock(&users_lock);
+	if (report > 0)
+		ssad_log(LOG_WARNING, "uid %u: too many connections to ssad (%u refused)", uid,
+			 report);
 	return ok;
 }
 
@@ -112,6 +159,56 @@ void ssad_sock_freed(const struct ssa_sock *s)
 		user_give_back_socket(s->owner_uid);
 }
 
+/*
+ * A connection a listener accepts is its owner's socket in ssad, waiting for accept() or
+ * accepted: it counts against the owner's user-sockets from its handshake on.  Refused, it
+ * is closed before the handshake.  An engine thread asks: no sweep here (ssa_table.c).
+ */
+bool ssad_admit_accepted(struct ssa_sock *c)
+{
+	int limit = c->policy->user_sockets;
+	struct user_count *u;
+	unsigned report = 0;
+
+	if (user_take_socket_now(c->owner_uid, limit)) {
+		c->counted = true;
+		return true;
+	}
+	pthread_mutex_lock(&users_lock);
+	u = user_slot(c->owner_uid);
+	if (u != NULL)
+		report = refusals_to_log(u, REFUSED_ACCEPTED);
+	pthread_mutex_unlock(&users_lock);
+	if (report > 0)
+		ssad_log(LOG_WARNING,
+			 "uid %u: user-sockets limit (%d) reached: %u connections refused",
+			 c->owner_uid, limit, report);
+	return false;
+}
+
+static bool user_take_bytes(uid_t uid, size_t n)
+{
+	struct user_count *u;
+	bool ok;
+
+	pthread_mutex_lock(&users_lock);
+	u = user_slot(uid);
+	ok = u != NULL && u->request_bytes + n <= USER_REQUEST_BYTES;
+	if (ok)
+		u->request_bytes += n;
+	pthread_mutex_unlock(&users_lock);
+	return ok;
+}
+
+static void user_give_back_bytes(uid_t uid, size_t n)
+{
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&users_lock);
+	user_slot(uid)->request_bytes -= n;
+	pthread_mutex_unlock(&users_lock);
+}
+
 /* One request with what came with it, and the reply being built. */
 struct request {
 	struct ssa_request h;
@@ -122,6 +219,7 @@ struct request {
 	size_t out_len;
 	int out_fd; /* sent with the reply, then closed here */
 	const struct ssad_caller *caller;
+	size_t charged; /* of the caller's USER_REQUEST_BYTES, for data and file */
 };
 
 static int refuse(struct request *r, int err)
@@ -435,24 +533,69 @@ static void note_state(struct request *r)
 	ssa_sock_unref(s);
 }
 
-static int read_request(int conn, struct request *r)
+/* Between requests a connection may idle as long as it likes (the library pools them). */
+static int wait_for_request(int conn)
 {
+	struct pollfd p = {.fd = conn, .events = POLLIN};
+	int n;
+
+	while ((n = poll(&p, 1, -1)) < 0 && errno == EINTR)
+		;
+	return n < 0 ? -1 : 0;
+}
+
+/*
+ * len bytes of the request into *out (NUL-terminated, for option strings), in a buffer that
+ * doubles as they arrive: a caller pays in bytes sent for the memory it makes us hold.  Each
+ * growth is charged to the caller's user first; over budget, ENOBUFS.
+ */
+static int read_payload(int conn, struct request *r, unsigned char **out, uint32_t len,
+			int64_t deadline)
+{
+	size_t have = 0, room = 0;
 	int none;
 
-	if (ssa_proto_recv(conn, &r->h, sizeof(r->h), r->fds, SSA_PROTO_MAX_FDS, &r->nfds, 0) < 0)
+	*out = calloc(1, 1);
+	if (*out == NULL)
+		return errno = ENOMEM, -1;
+	while (have < len) {
+		size_t want = room == 0 ? FIRST_CHUNK : room * 2;
+		unsigned char *grown;
+
+		if (want > len)
+			want = len;
+		if (!user_take_bytes(r->caller->uid, want - room))
+			return errno = ENOBUFS, -1;
+		r->charged += want - room;
+		grown = realloc(*out, want + 1);
+		if (grown == NULL)
+			return errno = ENOMEM, -1;
+		*out = grown;
+		room = want;
+		if (ssa_proto_recv_by(conn, *out + have, room - have, NULL, 0, &none, 0, deadline) <
+		    0)
+			return -1;
+		have = room;
+	}
+	(*out)[len] = '\0';
+	return 0;
+}
+
+static int read_request(int conn, struct request *r)
+{
+	int64_t deadline;
+
+	if (wait_for_request(conn) < 0)
+		return -1;
+	deadline = ssa_now_ms() + REQUEST_DEADLINE_MS;
+	if (ssa_proto_recv_by(conn, &r->h, sizeof(r->h), r->fds, SSA_PROTO_MAX_FDS, &r->nfds, 0,
+			      deadline) < 0)
 		return -1;
 	if (r->h.magic != SSA_PROTO_MAGIC || r->h.data_len > SSA_PROTO_MAX_DATA ||
 	    r->h.file_len > SSA_PROTO_MAX_FILE)
 		return errno = EPROTO, -1;
-	r->data = calloc(1, r->h.data_len + 1); /* NUL-terminated for option strings */
-	r->file = malloc(r->h.file_len + 1);
-	if (r->data == NULL || r->file == NULL)
-		return errno = ENOMEM, -1;
-	if (r->h.data_len > 0 &&
-	    ssa_proto_recv(conn, r->data, r->h.data_len, NULL, 0, &none, 0) < 0)
-		return -1;
-	if (r->h.file_len > 0 &&
-	    ssa_proto_recv(conn, r->file, r->h.file_len, NULL, 0, &none, 0) < 0)
+	if (read_payload(conn, r, &r->data, r->h.data_len, deadline) < 0 ||
+	    read_payload(conn, r, &r->file, r->h.file_len, deadline) < 0)
 		return -1;
 	return 0;
 }
@@ -486,6 +629,7 @@ static void request_free(struct request *r)
 	free(r->data);
 	free(r->file);
 	free(r->out);
+	user_give_back_bytes(r->caller->uid, r->charged);
 }
 
 struct session {
@@ -506,10 +650,12 @@ void ssad_serve_connection(int conn, const struct ssad_caller *caller)
 			note_state(&r);
 			close_request_fds(&r);
 			ok = send_reply(conn, &r);
-		} else if (errno == EPROTO) {
-			ssad_log(LOG_WARNING,
-				 "pid %d (uid %u, %s): malformed request, disconnected",
-				 (int)caller->pid, caller->uid, caller->exe);
+		} else if (errno == EPROTO || errno == ETIMEDOUT || errno == ENOBUFS) {
+			ssad_log(LOG_WARNING, "pid %d (uid %u, %s): %s, disconnected",
+				 (int)caller->pid, caller->uid, caller->exe,
+				 errno == EPROTO      ? "malformed request"
+				 : errno == ETIMEDOUT ? "request not complete in time"
+						      : "requests over the user's memory budget");
 		}
 		request_free(&r);
 		if (ok < 0)
@@ -517,12 +663,25 @@ void ssad_serve_connection(int conn, const struct ssad_caller *caller)
 	}
 }
 
+/* A reply the caller does not read in time ends the connection (EAGAIN from sendmsg). */
+static void bound_reply_time(int conn)
+{
+	struct timeval tv = {.tv_sec = REQUEST_DEADLINE_MS / 1000};
+
+	if (setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		/* then only the caller's own exit frees the thread */
+	}
+}
+
+/* Identification is here, in the connection's own thread: the accept thread only admits. */
 static void *serve_main(void *arg)
 {
 	struct session *se = arg;
 
 	ssa_block_sigpipe();
-	ssad_serve_connection(se->conn, &se->caller);
+	bound_reply_time(se->conn);
+	if (ssad_identify(se->conn, &se->caller) == 0)
+		ssad_serve_connection(se->conn, &se->caller);
 	sys_close(se->conn);
 	user_connection_gone(se->caller.uid);
 	free(se);
