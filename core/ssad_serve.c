@@ -122,6 +122,7 @@ struct request {
 	size_t out_len;
 	int out_fd; /* sent with the reply, then closed here */
 	const struct ssad_caller *caller;
+	struct ssa_sock *closing; /* SSA_OP_CLOSE: referenced until the caller's word */
 };
 
 static int refuse(struct request *r, int err)
@@ -395,6 +396,18 @@ static int op_shutdown(struct request *r)
 	return outcome(r, ssa_api_shutdown(r->fds[0], r->h.a));
 }
 
+/* close() of A, announced (ssa_end.c): the caller closes it, then says so (await_close). */
+static int op_close(struct request *r)
+{
+	struct ssa_sock *s = target(r);
+
+	if (s == NULL)
+		return -1;
+	ssa_app_close_announced(s);
+	r->closing = s;
+	return outcome(r, 0);
+}
+
 static int (*const handlers[SSA_OP_MAX])(struct request *r) = {
     [SSA_OP_SOCKET] = op_socket,
     [SSA_OP_SETSOCKOPT] = op_setsockopt,
@@ -408,6 +421,7 @@ static int (*const handlers[SSA_OP_MAX])(struct request *r) = {
     [SSA_OP_NAME] = op_name,
     [SSA_OP_UPGRADE] = op_upgrade,
     [SSA_OP_LOOKUP] = op_lookup,
+    [SSA_OP_CLOSE] = op_close,
 };
 
 static void dispatch(struct request *r)
@@ -478,8 +492,28 @@ static void close_request_fds(struct request *r)
 	r->nfds = 0;
 }
 
+/*
+ * After the reply to SSA_OP_CLOSE: the caller's word that its close() of A returned, the next
+ * byte on this connection.  If the caller dies first, its connection says that instead.
+ */
+static int await_close(int conn, struct request *r, int sent)
+{
+	unsigned char word = 0;
+	bool returned = sent == 0 && recv(conn, &word, 1, MSG_WAITALL) == 1 &&
+			word == SSA_CLOSE_DONE;
+
+	ssa_app_close_returned(r->closing, returned);
+	ssa_sock_unref(r->closing);
+	r->closing = NULL;
+	return returned ? 0 : -1;
+}
+
 static void request_free(struct request *r)
 {
+	if (r->closing != NULL) {
+		ssa_app_close_returned(r->closing, false);
+		ssa_sock_unref(r->closing);
+	}
 	close_request_fds(r);
 	if (r->out_fd >= 0)
 		sys_close(r->out_fd);
@@ -506,6 +540,8 @@ void ssad_serve_connection(int conn, const struct ssad_caller *caller)
 			note_state(&r);
 			close_request_fds(&r);
 			ok = send_reply(conn, &r);
+			if (r.closing != NULL)
+				ok = await_close(conn, &r, ok);
 		} else if (errno == EPROTO) {
 			ssad_log(LOG_WARNING,
 				 "pid %d (uid %u, %s): malformed request, disconnected",
