@@ -239,6 +239,7 @@ SSA_HIDDEN int ssa_remote_close(struct ssa_sock *s, int fd);
 SSA_HIDDEN int ssa_remote_upgrade(int fd, const void *val, socklen_t len);
 SSA_HIDDEN void ssa_remote_fork_child(void);
 SSA_HIDDEN bool ssa_remote_in_use(void);
+SSA_HIDDEN int ssa_remote_listener_gone(struct ssa_sock *s, int fd);
 SSA_HIDDEN void ssa_remote_exit(void);
 
 /* --- library state (ssa_init.c) --- */

@@ -716,6 +716,39 @@ int ssa_remote_upgrade(int fd, const void *val, socklen_t len)
 	return 0;
 }
 
+/*
+ * ssad died under a listener: its pair reads EOF for ever, so poll() and select() would say
+ * readable for ever and an event loop would spin on accept().  The descriptor gets a quiet
+ * socket in A's place, an unbound datagram socket at which nothing can ever arrive: poll and
+ * select stop reporting it, an epoll set drops it along with A, and every accept() says why,
+ * ECONNRESET as for the other sockets ssad served.  The listener is dead for good (its port
+ * went with ssad), so nothing is lost by letting go of A.
+ */
+int ssa_remote_listener_gone(struct ssa_sock *s, int fd)
+{
+	int fdflags = fcntl(fd, F_GETFD), flflags = fcntl(fd, F_GETFL);
+	int quiet = sys_socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct stat st;
+
+	if (!s->service_gone && quiet >= 0 && fdflags >= 0 && flflags >= 0 &&
+	    dup3(quiet, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd &&
+	    fstat(fd, &st) == 0) {
+		fcntl(fd, F_SETFL, flflags & O_NONBLOCK);
+		ssa_table_remove(s); /* found from now on by the quiet socket's inode */
+		pthread_mutex_lock(&s->lock);
+		s->app_ino = st.st_ino;
+		s->service_gone = true;
+		pthread_mutex_unlock(&s->lock);
+		if (ssa_table_insert(s, fd) < 0) {
+			/* without memory accept() goes to the quiet socket: EOPNOTSUPP, no spin */
+		}
+	}
+	if (quiet >= 0)
+		sys_close(quiet);
+	service_gone(ECONNRESET); /* said on standard error, once per outage */
+	return ssa_fail(s, SSA_E_DAEMON_GONE, "%s (the listener is closed)", daemon_path());
+}
+
 bool ssa_remote_in_use(void)
 {
 	return __atomic_load_n(&in_use, __ATOMIC_RELAXED);
