@@ -38,7 +38,8 @@ static bool app_end_hung_up(struct ssa_sock *s)
 		return true;
 	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLHUP))
 		return false;
-	/* Once we shut E ourselves (the peer's close_notify), a mere shutdown of A also hangs up. */
+	/* Once we shut E ourselves (the peer's close_notify), a mere shutdown of A also hangs up.
+	 */
 	return !s->app_end_shut || ssa_app_end_closed_everywhere(s);
 }
 
@@ -108,8 +109,8 @@ void ssa_app_close_returned(struct ssa_sock *s, bool returned)
 /* Engine thread (SSA_CMD_APP_END): weigh returned close() calls; an EOF waiting on them goes on. */
 void ssa_app_end_weigh(struct ssa_sock *s)
 {
-	bool relaying = !s->closing && !s->lingering && s->handshake_done && !s->app_eof &&
-			s->engine_fd >= 0;
+	bool relaying =
+	    !s->closing && !s->lingering && s->handshake_done && !s->app_eof && s->engine_fd >= 0;
 	bool hung_up = relaying && app_end_hung_up(s), waiting;
 
 	pthread_mutex_lock(&s->lock);

@@ -445,7 +445,8 @@ int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t 
 	if (s->service_gone)
 		return ssa_remote_listener_gone(s, fd);
 	if ((conn_fd = receive_record(fd, &rec, flags)) < 0) {
-		/* The other end of the pair is gone: for ssad's listener, ssad is (ssa_remote.c). */
+		/* The other end of the pair is gone: for ssad's listener, ssad is (ssa_remote.c).
+		 */
 		if (s->remote && (errno == ECONNRESET || errno == EPIPE || errno == EINVAL))
 			return ssa_remote_listener_gone(s, fd);
 		return -1;

@@ -731,8 +731,7 @@ int ssa_remote_listener_gone(struct ssa_sock *s, int fd)
 	struct stat st;
 
 	if (!s->service_gone && quiet >= 0 && fdflags >= 0 && flflags >= 0 &&
-	    dup3(quiet, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd &&
-	    fstat(fd, &st) == 0) {
+	    dup3(quiet, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd && fstat(fd, &st) == 0) {
 		fcntl(fd, F_SETFL, flflags & O_NONBLOCK);
 		ssa_table_remove(s); /* found from now on by the quiet socket's inode */
 		pthread_mutex_lock(&s->lock);
@@ -771,7 +770,8 @@ static size_t remote_connections(int **out)
 			continue;
 		if (s->remote && (s->state == SSA_CONNECTING || s->state == SSA_CONNECTED)) {
 			if (n == cap) {
-				int *grown = realloc(fds, (cap = cap ? cap * 2 : 16) * sizeof(*fds));
+				int *grown =
+				    realloc(fds, (cap = cap ? cap * 2 : 16) * sizeof(*fds));
 
 				if (grown == NULL) {
 					ssa_sock_unref(s);

@@ -499,8 +499,8 @@ static void close_request_fds(struct request *r)
 static int await_close(int conn, struct request *r, int sent)
 {
 	unsigned char word = 0;
-	bool returned = sent == 0 && recv(conn, &word, 1, MSG_WAITALL) == 1 &&
-			word == SSA_CLOSE_DONE;
+	bool returned =
+	    sent == 0 && recv(conn, &word, 1, MSG_WAITALL) == 1 && word == SSA_CLOSE_DONE;
 
 	ssa_app_close_returned(r->closing, returned);
 	ssa_sock_unref(r->closing);
