@@ -418,6 +418,14 @@ ssize_t ssa_api_sendto(int fd, const void *buf, size_t len, int flags, const str
 	return rc;
 }
 
+/* The program ends its stream (ssa_end.c): what E reads next is no vanished program. */
+static int shutdown_app_end(struct ssa_sock *s, int fd, int how)
+{
+	if (how == SHUT_WR || how == SHUT_RDWR)
+		ssa_app_ended(s);
+	return sys_shutdown(fd, how);
+}
+
 /* shutdown() on A itself: the engine sees it as EOF (SHUT_WR) and turns it into close_notify. */
 int ssa_api_shutdown(int fd, int how)
 {
@@ -432,7 +440,7 @@ int ssa_api_shutdown(int fd, int how)
 	else if (!s->handshake_done)
 		rc = ssa_fail(s, SSA_E_NOT_CONNECTED, NULL);
 	else
-		rc = sys_shutdown(fd, how);
+		rc = shutdown_app_end(s, fd, how);
 	ssa_sock_unref(s);
 	return rc;
 }
@@ -447,14 +455,16 @@ static void release_listening_port(struct ssa_sock *s)
 
 /*
  * close() only forgets the descriptor number: the engine learns that the application has no
- * descriptor of A left from E (HUP), which also covers dup(), fork() and exit.
+ * descriptor of A left from E (HUP), which also covers dup(), fork() and exit.  Through ssad
+ * a close() must also say that it was one (ssa_end.c), whatever the descriptor's number: a
+ * dup() of A is found by its inode.
  */
 int ssa_api_close(int fd)
 {
 	struct ssa_sock *s;
 	int rc;
 
-	if (!ssa_table_maybe_tls(fd))
+	if (!ssa_table_maybe_tls(fd) && !ssa_remote_in_use())
 		return sys_close(fd);
 	s = ssa_table_get(fd);
 	if (s != NULL && s->remote) {

@@ -161,3 +161,14 @@ bool ssa_app_end_disown(struct ssa_sock *s, bool keep)
 		__atomic_fetch_sub(&deferred, 1, __ATOMIC_RELAXED);
 	return keep && (!seen || kernel_says_open(s));
 }
+
+/* ssad: is A closed everywhere?  (Unknown counts as closed: the caller saw E hang up.) */
+bool ssa_app_end_closed_everywhere(struct ssa_sock *s)
+{
+	int r;
+
+	pthread_mutex_lock(&diag_lock);
+	r = ask_kernel(s->app_ino);
+	pthread_mutex_unlock(&diag_lock);
+	return r != 1;
+}

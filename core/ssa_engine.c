@@ -310,6 +310,9 @@ static void run_command(struct ssa_engine *e, struct ssa_sock *s, enum ssa_cmd c
 	case SSA_CMD_REVOCATION:
 		ssa_connect_revocation_done(s);
 		break;
+	case SSA_CMD_APP_END:
+		ssa_app_end_weigh(s);
+		break;
 	case SSA_CMD_PHA:
 		ssa_pha_start(s);
 		break;

@@ -42,6 +42,7 @@ static void fork_child(void)
 
 static void flush_at_exit(void)
 {
+	ssa_remote_exit();
 	ssa_engine_flush_all();
 }
 

@@ -124,6 +124,12 @@ struct ssa_sock {
 	int error_errno;     /* errno of the failure that set error[] */
 	bool engine_settles; /* an engine holds s: it decides when the registry forgets it */
 	bool close_seen;     /* close() left that decision to the engine (ssa_diag.c) */
+	/* ssad: how the program ends its stream (ssa_end.c). */
+	bool app_ended;          /* it shut A for writing, or closed A's last descriptor */
+	unsigned closes_pending; /* its close() calls announced, not yet returned */
+	unsigned closes_done;    /* returned, not yet weighed by the engine */
+	bool end_waiting;        /* E read EOF; the engine waits for those close() calls */
+	bool service_gone;       /* remote listener: ssad died under it (ssa_listen.c) */
 	struct ssa_opts opts;
 	struct ssa_conn_info info;
 	char *peer_chain_pem;
@@ -241,6 +247,9 @@ SSA_HIDDEN int ssa_remote_shutdown(struct ssa_sock *s, int fd, int how);
 SSA_HIDDEN int ssa_remote_close(struct ssa_sock *s, int fd);
 SSA_HIDDEN int ssa_remote_upgrade(int fd, const void *val, socklen_t len);
 SSA_HIDDEN void ssa_remote_fork_child(void);
+SSA_HIDDEN bool ssa_remote_in_use(void);
+SSA_HIDDEN int ssa_remote_listener_gone(struct ssa_sock *s, int fd);
+SSA_HIDDEN void ssa_remote_exit(void);
 
 /* --- library state (ssa_init.c) --- */
 SSA_HIDDEN int ssa_library_init(void) SSA_MUST_USE;
@@ -360,6 +369,15 @@ SSA_HIDDEN void ssa_relay_app_ready(struct ssa_sock *s, uint32_t events);
 SSA_HIDDEN void ssa_relay_start(struct ssa_sock *s);
 SSA_HIDDEN void ssa_relay_cut(struct ssa_sock *s);
 SSA_HIDDEN void ssa_relay_finish(struct ssa_sock *s);
+
+/* --- how the program ends its stream: orderly or a cut (ssa_end.c) --- */
+enum ssa_app_end { SSA_END_ORDERLY, SSA_END_WAIT, SSA_END_VANISHED };
+SSA_HIDDEN enum ssa_app_end ssa_app_end_verdict(struct ssa_sock *s);
+SSA_HIDDEN void ssa_app_ended(struct ssa_sock *s);
+SSA_HIDDEN void ssa_app_close_announced(struct ssa_sock *s);
+SSA_HIDDEN void ssa_app_close_returned(struct ssa_sock *s, bool returned);
+SSA_HIDDEN void ssa_app_end_weigh(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_app_end_closed_everywhere(struct ssa_sock *s);
 SSA_HIDDEN void ssa_buf_free(struct ssa_buf *b);
 SSA_HIDDEN int ssa_buf_append(struct ssa_buf *b, const unsigned char *data, size_t len);
 SSA_HIDDEN int ssa_sendto_tls(struct ssa_sock *s, int fd, const void *buf, size_t len,
@@ -374,6 +392,7 @@ enum ssa_cmd {
 	SSA_CMD_ADOPT,
 	SSA_CMD_DELIVER,
 	SSA_CMD_REVOCATION,
+	SSA_CMD_APP_END, /* ssad: a close() of A returned (ssa_end.c) */
 };
 SSA_HIDDEN struct ssa_engine *ssa_engine_pick(void);
 SSA_HIDDEN int ssa_engine_submit(struct ssa_sock *s, enum ssa_cmd cmd) SSA_MUST_USE;

@@ -527,8 +527,15 @@ int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t 
 				"accept() on a socket that is not listening");
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return ssa_fail(s, SSA_E_OPTION_VALUE, "unknown accept4() flags 0x%x", flags);
-	if ((conn_fd = receive_record(fd, &rec, flags)) < 0)
+	if (s->service_gone)
+		return ssa_remote_listener_gone(s, fd);
+	if ((conn_fd = receive_record(fd, &rec, flags)) < 0) {
+		/* The other end of the pair is gone: for ssad's listener, ssad is (ssa_remote.c).
+		 */
+		if (s->remote && (errno == ECONNRESET || errno == EPIPE || errno == EINVAL))
+			return ssa_remote_listener_gone(s, fd);
 		return -1;
+	}
 	if ((flags & SOCK_NONBLOCK) && fcntl(conn_fd, F_SETFL, O_NONBLOCK) < 0) {
 		sys_close(conn_fd);
 		return -1;

@@ -35,8 +35,13 @@ enum ssa_op {
 	SSA_OP_NAME,         /* fds: A; a = 1 peer, 0 local; reply data: the address */
 	SSA_OP_UPGRADE,      /* fds: the connected TCP socket; data: the name; reply: A */
 	SSA_OP_LOOKUP,       /* fds: any descriptor; reply id and state if it is ssad's */
+	SSA_OP_CLOSE,        /* fds: A, about to be closed; on rc 0 the caller closes it, then
+				sends one byte (SSA_CLOSE_DONE) on the same connection */
 	SSA_OP_MAX
 };
+
+/* After SSA_OP_CLOSE: the caller's close() of A has returned (ssa_end.c). */
+#define SSA_CLOSE_DONE 'c'
 
 /* The file content of a request names a file the caller opened itself (c of SETSOCKOPT). */
 enum { SSA_FILE_NONE, SSA_FILE_CONTENT, SSA_FILE_DIRECTORY, SSA_FILE_ERROR };

@@ -9,7 +9,8 @@
  * End of stream (SPEC section 3): the peer's close_notify becomes EOF on A; a TCP EOF or error
  * without it becomes ECONNRESET on A after the data received.  The application's
  * shutdown(SHUT_WR) becomes close_notify and a FIN; its close() becomes the same after all it
- * wrote has been sent.
+ * wrote has been sent.  In ssad, EOF on E is that only if the program ended the stream; a
+ * program that vanished is a cut (ssa_end.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -279,6 +280,16 @@ static int pump_to_net(struct ssa_sock *s)
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		if (n == 0) {
+			enum ssa_app_end end = ssa_app_end_verdict(s);
+
+			if (end == SSA_END_WAIT)
+				return 0; /* a close() under way says how it went (ssa_end.c) */
+			if (end == SSA_END_VANISHED) {
+				s->app_gone = true;
+				snprintf(s->cut_reason, sizeof(s->cut_reason),
+					 "the program ended without closing the connection");
+				return -1;
+			}
 			s->app_eof = true;
 			break;
 		}

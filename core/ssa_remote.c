@@ -44,6 +44,7 @@ static struct conn pool[POOL_MAX];
 static int pool_size;
 static pid_t pool_pid;
 static int backend = -1; /* SSA_BACKEND_*, chosen on the first TLS socket */
+static bool in_use;      /* this process has (had) a TLS socket of ssad's */
 static bool fallback;
 static bool warned;
 
@@ -198,11 +199,8 @@ static int service_gone(int gone_errno)
 	return errno = gone_errno, -1;
 }
 
-/*
- * One request and its reply.  -1 only when ssad cannot be reached or broke off: the errno
- * then says the service is gone (ECONNRESET on a live socket, ECONNREFUSED for a new one).
- */
-static int transact(struct call *c, int gone_errno)
+/* One request and its reply on a connection to ssad, which the caller then holds (or -1). */
+static struct conn exchange(struct call *c)
 {
 	struct iovec iov[3] = {{&c->req, sizeof(c->req)},
 			       {(void *)c->data, c->req.data_len},
@@ -219,12 +217,23 @@ static int transact(struct call *c, int gone_errno)
 		conn = dial();
 		sent = conn.fd >= 0 ? ssa_proto_send(conn.fd, iov, 3, c->fds, c->nfds) : -1;
 	}
+	if (conn.fd >= 0 && (sent < 0 || read_reply(conn.fd, c) < 0)) {
+		ssa_fd_close_owned(conn.fd);
+		conn.fd = -1;
+	}
+	return conn;
+}
+
+/*
+ * One request and its reply.  -1 only when ssad cannot be reached or broke off: the errno
+ * then says the service is gone (ECONNRESET on a live socket, ECONNREFUSED for a new one).
+ */
+static int transact(struct call *c, int gone_errno)
+{
+	struct conn conn = exchange(c);
+
 	if (conn.fd < 0)
 		return service_gone(gone_errno);
-	if (sent < 0 || read_reply(conn.fd, c) < 0) {
-		ssa_fd_close_owned(conn.fd);
-		return service_gone(gone_errno);
-	}
 	warned = false; /* say it again if it goes away again */
 	conn_put(conn);
 	return 0;
@@ -265,6 +274,7 @@ static struct ssa_sock *new_stub(int domain, int fd, uint64_t id)
 	s->remote = true;
 	s->id = id;
 	s->app_ino = st.st_ino;
+	__atomic_store_n(&in_use, true, __ATOMIC_RELAXED);
 	/* ssad made the pair in its network namespace: if ours differs, sock_diag is blind */
 	s->diag_blind = !ssa_app_end_open(s);
 	if (ssa_table_insert(s, fd) < 0) {
@@ -602,18 +612,57 @@ int ssa_remote_shutdown(struct ssa_sock *s, int fd, int how)
 }
 
 /*
+ * close() of a connection is announced to ssad, and said to have returned once it has, on the
+ * same connection to ssad: so ssad tells this end from a program that vanished, which is a
+ * cut (ssa_end.c).  Returns the connection to say it on, or -1 (ssad gone: nothing to say).
+ */
+static struct conn announce_close(int fd)
+{
+	struct call c = {.req = {.op = SSA_OP_CLOSE}};
+	struct conn conn;
+
+	c.fds[c.nfds++] = fd;
+	conn = exchange(&c);
+	if (c.out_fd >= 0)
+		sys_close(c.out_fd);
+	if (conn.fd >= 0 && c.rep.rc < 0) {
+		conn_put(conn); /* not a socket of ssad's (any more): a plain close */
+		conn.fd = -1;
+	}
+	return conn;
+}
+
+static void close_returned(struct conn conn)
+{
+	unsigned char word = SSA_CLOSE_DONE;
+
+	if (conn.fd < 0)
+		return;
+	if (send(conn.fd, &word, 1, MSG_NOSIGNAL) == 1)
+		conn_put(conn);
+	else
+		ssa_fd_close_owned(conn.fd);
+}
+
+/*
  * close() of the last descriptor of a listener frees its port before returning, as with TCP:
  * ssad lends T so that we can take it out of LISTEN ourselves.
  */
 int ssa_remote_close(struct ssa_sock *s, int fd)
 {
 	struct call c = {.req = {.op = SSA_OP_NET_FD}};
-	int tcp = -1, rc;
+	struct conn announced = {.fd = -1};
+	int tcp = -1, rc, err;
 
-	if (s->state == SSA_LISTENING && call_on(s, fd, &c) == 0)
+	if (s->state == SSA_LISTENING && !s->service_gone && call_on(s, fd, &c) == 0)
 		tcp = c.out_fd;
+	else if (s->state == SSA_CONNECTING || s->state == SSA_CONNECTED)
+		announced = announce_close(fd);
 	ssa_table_forget_fd(fd);
 	rc = sys_close(fd);
+	err = errno;
+	close_returned(announced);
+	errno = err;
 	if (!s->diag_blind && !ssa_app_end_open(s)) {
 		if (tcp >= 0)
 			sys_shutdown(tcp, SHUT_RDWR);
@@ -665,6 +714,97 @@ int ssa_remote_upgrade(int fd, const void *val, socklen_t len)
 	}
 	ssa_sock_unref(s);
 	return 0;
+}
+
+/*
+ * ssad died under a listener: its pair reads EOF for ever, so poll() and select() would say
+ * readable for ever and an event loop would spin on accept().  The descriptor gets a quiet
+ * socket in A's place, an unbound datagram socket at which nothing can ever arrive: poll and
+ * select stop reporting it, an epoll set drops it along with A, and every accept() says why,
+ * ECONNRESET as for the other sockets ssad served.  The listener is dead for good (its port
+ * went with ssad), so nothing is lost by letting go of A.
+ */
+int ssa_remote_listener_gone(struct ssa_sock *s, int fd)
+{
+	int fdflags = fcntl(fd, F_GETFD), flflags = fcntl(fd, F_GETFL);
+	int quiet = sys_socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct stat st;
+
+	if (!s->service_gone && quiet >= 0 && fdflags >= 0 && flflags >= 0 &&
+	    dup3(quiet, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd && fstat(fd, &st) == 0) {
+		fcntl(fd, F_SETFL, flflags & O_NONBLOCK);
+		ssa_table_remove(s); /* found from now on by the quiet socket's inode */
+		pthread_mutex_lock(&s->lock);
+		s->app_ino = st.st_ino;
+		s->service_gone = true;
+		pthread_mutex_unlock(&s->lock);
+		if (ssa_table_insert(s, fd) < 0) {
+			/* without memory accept() goes to the quiet socket: EOPNOTSUPP, no spin */
+		}
+	}
+	if (quiet >= 0)
+		sys_close(quiet);
+	service_gone(ECONNRESET); /* said on standard error, once per outage */
+	return ssa_fail(s, SSA_E_DAEMON_GONE, "%s (the listener is closed)", daemon_path());
+}
+
+bool ssa_remote_in_use(void)
+{
+	return __atomic_load_n(&in_use, __ATOMIC_RELAXED);
+}
+
+/* The descriptors of this process that are connections of ssad's (collected first: closing
+ * them while reading /proc/self/fd could skip some). */
+static size_t remote_connections(int **out)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	size_t n = 0, cap = 0;
+	int *fds = NULL;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name);
+		struct ssa_sock *s;
+
+		if (de->d_name[0] == '.' || fd == dirfd(d) || (s = ssa_table_get(fd)) == NULL)
+			continue;
+		if (s->remote && (s->state == SSA_CONNECTING || s->state == SSA_CONNECTED)) {
+			if (n == cap) {
+				int *grown =
+				    realloc(fds, (cap = cap ? cap * 2 : 16) * sizeof(*fds));
+
+				if (grown == NULL) {
+					ssa_sock_unref(s);
+					break;
+				}
+				fds = grown;
+			}
+			fds[n++] = fd;
+		}
+		ssa_sock_unref(s);
+	}
+	if (d != NULL)
+		closedir(d);
+	*out = fds;
+	return n;
+}
+
+/*
+ * exit(): the program's connections end as if it had closed them, flushed, then close_notify,
+ * as the in-process engine does at exit (ssa_end.c).  A connection that another process
+ * still holds (a forked child) stays open there.  _exit() and death by a signal are no end.
+ */
+void ssa_remote_exit(void)
+{
+	int *fds;
+	size_t n;
+
+	if (!ssa_remote_in_use())
+		return;
+	n = remote_connections(&fds);
+	for (size_t i = 0; i < n; i++)
+		ssa_api_close(fds[i]);
+	free(fds);
 }
 
 void ssa_remote_fork_child(void)

@@ -115,10 +115,22 @@ static char *session_key(struct ssa_sock *s)
 	return key;
 }
 
-/* Engine thread, before the handshake: offer a cached session if there is one. */
+static void entry_free(struct session_entry *e)
+{
+	SSL_SESSION_free(e->session);
+	free(e->key);
+	free(e);
+}
+
+/*
+ * Engine thread, before the handshake: offer a cached session if there is one.  Sessions of
+ * the key that can no longer be resumed go on the way (OpenSSL marks a connection's session so
+ * when the connection is cut): left in the cache, they would be offered in vain, each time
+ * costing a full handshake whose session holds a peer chain of its own.
+ */
 void ssa_session_offer(struct ssa_sock *s)
 {
-	struct session_entry **pp, *e = NULL;
+	struct session_entry **pp, *e = NULL, *dead = NULL;
 	char *key;
 
 	if (!s->opts.session_reuse || s->opts.session_ttl == 0 ||
@@ -126,22 +138,34 @@ void ssa_session_offer(struct ssa_sock *s)
 		return;
 	SSL_set_ex_data(s->ssl, key_index, key);
 	pthread_mutex_lock(&sessions_lock);
-	for (pp = &sessions[hash(key)]; *pp != NULL; pp = &(*pp)->next)
-		if (strcmp((*pp)->key, key) == 0) {
-			e = *pp;
-			*pp = e->next; /* taken: a ticket is used once */
-			nsessions--;
-			break;
+	for (pp = &sessions[hash(key)]; *pp != NULL && e == NULL;) {
+		struct session_entry *at = *pp;
+
+		if (strcmp(at->key, key) != 0) {
+			pp = &at->next;
+			continue;
 		}
+		*pp = at->next; /* taken: a ticket is used once */
+		nsessions--;
+		if (SSL_SESSION_is_resumable(at->session)) {
+			e = at;
+		} else {
+			at->next = dead;
+			dead = at;
+		}
+	}
 	pthread_mutex_unlock(&sessions_lock);
+	while (dead != NULL) {
+		struct session_entry *next = dead->next;
+
+		entry_free(dead);
+		dead = next;
+	}
 	ssa_debug(s, "session cache: %s", e ? "offering a session" : "none to offer");
 	if (e == NULL)
 		return;
-	if (SSL_SESSION_is_resumable(e->session))
-		SSL_set_session(s->ssl, e->session);
-	SSL_SESSION_free(e->session);
-	free(e->key);
-	free(e);
+	SSL_set_session(s->ssl, e->session);
+	entry_free(e);
 }
 
 /* OpenSSL's new-session callback: keep the newest session for the connection's key. */

@@ -219,7 +219,8 @@ struct request {
 	size_t out_len;
 	int out_fd; /* sent with the reply, then closed here */
 	const struct ssad_caller *caller;
-	size_t charged; /* of the caller's USER_REQUEST_BYTES, for data and file */
+	size_t charged;           /* of the caller's USER_REQUEST_BYTES, for data and file */
+	struct ssa_sock *closing; /* SSA_OP_CLOSE: referenced until the caller's word */
 };
 
 static int refuse(struct request *r, int err)
@@ -493,6 +494,18 @@ static int op_shutdown(struct request *r)
 	return outcome(r, ssa_api_shutdown(r->fds[0], r->h.a));
 }
 
+/* close() of A, announced (ssa_end.c): the caller closes it, then says so (await_close). */
+static int op_close(struct request *r)
+{
+	struct ssa_sock *s = target(r);
+
+	if (s == NULL)
+		return -1;
+	ssa_app_close_announced(s);
+	r->closing = s;
+	return outcome(r, 0);
+}
+
 static int (*const handlers[SSA_OP_MAX])(struct request *r) = {
     [SSA_OP_SOCKET] = op_socket,
     [SSA_OP_SETSOCKOPT] = op_setsockopt,
@@ -506,6 +519,7 @@ static int (*const handlers[SSA_OP_MAX])(struct request *r) = {
     [SSA_OP_NAME] = op_name,
     [SSA_OP_UPGRADE] = op_upgrade,
     [SSA_OP_LOOKUP] = op_lookup,
+    [SSA_OP_CLOSE] = op_close,
 };
 
 static void dispatch(struct request *r)
@@ -621,8 +635,32 @@ static void close_request_fds(struct request *r)
 	r->nfds = 0;
 }
 
+/*
+ * After the reply to SSA_OP_CLOSE: the caller's word that its close() of A returned, the next
+ * byte on this connection.  If the caller dies first, its connection says that instead.
+ */
+static int await_close(int conn, struct request *r, int sent)
+{
+	unsigned char word = 0;
+	int none;
+	/* The word follows the caller's close() at once: one that withholds it is cut. */
+	bool returned = sent == 0 &&
+			ssa_proto_recv_by(conn, &word, 1, NULL, 0, &none, 0,
+					  ssa_now_ms() + REQUEST_DEADLINE_MS) == 0 &&
+			word == SSA_CLOSE_DONE;
+
+	ssa_app_close_returned(r->closing, returned);
+	ssa_sock_unref(r->closing);
+	r->closing = NULL;
+	return returned ? 0 : -1;
+}
+
 static void request_free(struct request *r)
 {
+	if (r->closing != NULL) {
+		ssa_app_close_returned(r->closing, false);
+		ssa_sock_unref(r->closing);
+	}
 	close_request_fds(r);
 	if (r->out_fd >= 0)
 		sys_close(r->out_fd);
@@ -650,6 +688,8 @@ void ssad_serve_connection(int conn, const struct ssad_caller *caller)
 			note_state(&r);
 			close_request_fds(&r);
 			ok = send_reply(conn, &r);
+			if (r.closing != NULL)
+				ok = await_close(conn, &r, ok);
 		} else if (errno == EPROTO || errno == ETIMEDOUT || errno == ENOBUFS) {
 			ssad_log(LOG_WARNING, "pid %d (uid %u, %s): %s, disconnected",
 				 (int)caller->pid, caller->uid, caller->exe,
