@@ -31,6 +31,9 @@
 #include "ssa_proto.h"
 #include "ssad.h"
 
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
 #endif
@@ -71,10 +74,10 @@ static void usage(FILE *f)
 		SSA_POLICY_DEFAULT_PATH, SSA_DAEMON_SOCKET);
 }
 
-static void report_policy(const char *msg, void *arg)
+static void report_policy(bool warning, const char *msg, void *arg)
 {
 	(void)arg;
-	ssad_log(LOG_ERR, "%s", msg);
+	ssad_log(warning ? LOG_WARNING : LOG_ERR, "%s", msg);
 }
 
 static int parse_args(int argc, char **argv)
@@ -242,13 +245,63 @@ static int drop_privileges(int lfd)
 	return 0;
 }
 
+/*
+ * The caller's supplementary groups as of connect() (SO_PEERGROUPS, Linux 4.13): *groups is
+ * malloc()ed, NULL with *n = 0 where the kernel cannot say (then only the primary group counts).
+ */
+static void peer_groups(int conn, gid_t **groups, size_t *n)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+
+	*n = 0;
+	for (int tries = 0; tries < 2; tries++) {
+		gid_t *g = malloc(len > 0 ? len : 1);
+
+		if (g == NULL)
+			break;
+		if (getsockopt(conn, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0) {
+			*groups = g;
+			*n = len / sizeof(gid_t);
+			return;
+		}
+		free(g);
+		if (errno != ERANGE) /* else len is now the size needed */
+			break;
+	}
+	*groups = NULL;
+}
+
+/* The profile of caller c, from what the kernel says about it. */
+static const struct ssa_policy *profile_of(int conn, const struct ssad_caller *c)
+{
+	struct ssa_policy_caller who = {.exe = c->exe_here ? c->exe : NULL,
+					.ids_known = true,
+					.uid = c->uid,
+					.gid = c->gid};
+	const struct ssa_policy *p;
+	gid_t *groups;
+	char why[512];
+
+	if (!c->exe_here)
+		ssad_log(LOG_NOTICE,
+			 "pid %d uid %u: %s is not that file in ssad's mount namespace: no "
+			 "profile by executable",
+			 (int)c->pid, c->uid, c->exe);
+	peer_groups(conn, &groups, &who.ngroups);
+	who.groups = groups;
+	p = ssad_profile_for(&who, why, sizeof(why));
+	free(groups);
+	if (p == NULL)
+		ssad_log(LOG_ERR, "pid %d uid %u %s: %s", (int)c->pid, c->uid, c->exe, why);
+	return p;
+}
+
 /* Who called, from the kernel: credentials and a pidfd as of connect(). */
 static int identify(int conn, struct ssad_caller *c)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int pidfd = -1, rc;
-	char why[512];
 
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -1;
@@ -258,7 +311,7 @@ static int identify(int conn, struct ssad_caller *c)
 	len = sizeof(pidfd);
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
 		pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0); /* before Linux 6.5 */
-	rc = ssad_exe_of(pidfd, c->pid, c->exe, sizeof(c->exe));
+	rc = ssad_exe_of(pidfd, c->pid, c->exe, sizeof(c->exe), &c->exe_here);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (rc < 0) {
@@ -266,11 +319,9 @@ static int identify(int conn, struct ssad_caller *c)
 			 (int)c->pid, c->uid);
 		return -1;
 	}
-	c->policy = ssad_profile_for(c->exe, why, sizeof(why));
-	if (c->policy == NULL) {
-		ssad_log(LOG_ERR, "%s: %s", c->exe, why);
+	c->policy = profile_of(conn, c);
+	if (c->policy == NULL)
 		return -1;
-	}
 	ssad_log(LOG_DEBUG, "pid %d uid %u %s: profile %s", (int)c->pid, c->uid, c->exe,
 		 c->policy->profile);
 	return 0;

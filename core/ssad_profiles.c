@@ -1,7 +1,9 @@
 /*
- * ssad: profiles by executable.  Every caller gets the profile of its executable from ssad's
- * policy file; callers with the same profile share one object, and with it one client
- * context, trust store and session cache namespace of the profile (SSL_CTX per profile).
+ * ssad: profiles by caller.  Every caller gets the profile that applies to it in ssad's policy
+ * file (its users, unix-groups and executable); callers with the same profile share one
+ * object, and with it one client context, trust store and session cache namespace of the
+ * profile (SSL_CTX per profile).  A profile is known by its position in the file, since two
+ * may share a match and differ in whom they serve.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,8 @@ static pthread_mutex_t profiles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ssa_policy *profiles[PROFILES_MAX];
 static unsigned nprofiles;
 
-const struct ssa_policy *ssad_profile_for(const char *exe, char *err, size_t err_size)
+const struct ssa_policy *ssad_profile_for(const struct ssa_policy_caller *who, char *err,
+					  size_t err_size)
 {
 	struct ssa_policy *p = malloc(sizeof(*p)), *found = NULL;
 	int rc;
@@ -25,7 +28,7 @@ const struct ssa_policy *ssad_profile_for(const char *exe, char *err, size_t err
 		return NULL;
 	}
 	rc = ssad_config.config_path != NULL
-		 ? ssa_policy_load(ssad_config.config_path, exe, p, err, err_size)
+		 ? ssa_policy_load(ssad_config.config_path, who, p, err, err_size)
 		 : ssa_policy_defaults(p);
 	if (rc < 0) {
 		free(p);
@@ -33,7 +36,7 @@ const struct ssa_policy *ssad_profile_for(const char *exe, char *err, size_t err
 	}
 	pthread_mutex_lock(&profiles_lock);
 	for (unsigned i = 0; i < nprofiles && found == NULL; i++)
-		if (strcmp(profiles[i]->profile, p->profile) == 0)
+		if (profiles[i]->index == p->index)
 			found = profiles[i];
 	if (found == NULL && nprofiles < PROFILES_MAX)
 		found = profiles[nprofiles++] = p;
