@@ -222,6 +222,7 @@ nouser() { # LOG ARGS...: ssad in that namespace; its pid in $nouser_pid
 	wait_for_line "$log" "serving on|not starting" 10
 }
 nouser "$work/g.log" --socket "$work/run/nouser.sock"
+grep -q "serving on" "$work/g.log" && kill "$nouser_pid"
 wait "$nouser_pid" 2>/dev/null
 check "no user ssad: ssad refuses to start, and says how to fix it (exit $?)" \
 	"no user 'ssad' to run as: not starting.*--user root" "$(cat "$work/g.log")"
