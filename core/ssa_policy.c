@@ -215,8 +215,10 @@ static int apply_setting(struct loader *ld, struct ssa_policy *p, const struct s
 	case K_STRING:
 		if (strcmp(s->name, "groups") == 0 &&
 		    (config_setting_is_array(v) || config_setting_is_list(v)))
-			return fail_at(ld, v, "groups: expected %s (the callers' groups are "
-					      "unix-groups = [ ... ])", s->help);
+			return fail_at(ld, v,
+				       "groups: expected %s (the callers' groups are "
+				       "unix-groups = [ ... ])",
+				       s->help);
 		if (type != CONFIG_TYPE_STRING || config_setting_get_string(v)[0] == '\0')
 			return fail_at(ld, v, "%s: expected %s", s->name, s->help);
 		if (!openssl_accepts(s->name, config_setting_get_string(v)))
@@ -304,9 +306,7 @@ static int apply_group(struct loader *ld, struct ssa_policy *p, const config_set
 		if (is_condition(name) && is_profile)
 			continue;
 		if (is_condition(name))
-			return fail_at(ld, v,
-				       "%s: only in a profile (the default profile applies to every "
-				       "caller)",
+			return fail_at(ld, v, "%s: only in a profile (default applies to all)",
 				       name);
 		if (strcmp(name, "server-certificates") == 0) {
 			if (apply_certificates(ld, p, v) < 0)
@@ -386,7 +386,7 @@ static int entry_id(struct loader *ld, const config_setting_t *e, bool group, un
 		return fail_at(ld, e, "%s: no %s \"%s\"%s", what, group ? "group" : "user",
 			       config_setting_get_string(e),
 			       strspn(config_setting_get_string(e), "0123456789") ==
-					   strlen(config_setting_get_string(e))
+				       strlen(config_setting_get_string(e))
 				   ? " (write numeric ids without quotes)"
 				   : "");
 	if (rc != 0)
@@ -450,8 +450,8 @@ static int profile_applies(struct loader *ld, const config_setting_t *prof,
 	if (match != NULL && (config_setting_type(match) != CONFIG_TYPE_STRING ||
 			      config_setting_get_string(match)[0] == '\0'))
 		return fail_at(ld, match, "match: expected \"PATH\", \"DIR/\" or a shell pattern");
-	*applies = match == NULL || profile_matches(config_setting_get_string(match),
-						    c != NULL ? c->exe : NULL);
+	*applies = match == NULL ||
+		   profile_matches(config_setting_get_string(match), c != NULL ? c->exe : NULL);
 	if (users != NULL && caller_listed(ld, users, false, c, &listed) < 0)
 		return -1;
 	*applies = *applies && (users == NULL || listed);
@@ -604,8 +604,8 @@ static int load_profile(const char *path, const struct ssa_policy_caller *caller
 	return rc;
 }
 
-int ssa_policy_load(const char *path, const struct ssa_policy_caller *caller,
-		    struct ssa_policy *p, char *err, size_t err_size)
+int ssa_policy_load(const char *path, const struct ssa_policy_caller *caller, struct ssa_policy *p,
+		    char *err, size_t err_size)
 {
 	return load_profile(path, caller, -1, p, err, err_size);
 }
@@ -628,8 +628,8 @@ static void warn_at(const char *file, const config_setting_t *where,
 {
 	char msg[1024];
 	va_list ap;
-	int n = snprintf(msg, sizeof(msg), "%s:%u: warning: ", file,
-			 config_setting_source_line(where));
+	int n =
+	    snprintf(msg, sizeof(msg), "%s:%u: warning: ", file, config_setting_source_line(where));
 
 	va_start(ap, fmt);
 	if (n >= 0 && (size_t)n < sizeof(msg))
@@ -665,11 +665,12 @@ static void warn_unbound_keys(const char *file, config_t *cfg,
 			continue;
 		for (size_t k = 0; k < sizeof(key_settings) / sizeof(key_settings[0]); k++)
 			if ((v = config_setting_get_member(prof, key_settings[k].setting)) != NULL)
-				warn_at(file, v, report, arg,
-					"%s in profile %d, which names no users or unix-groups: any "
-					"local user who runs a matching executable can %s (an "
-					"executable is not an identity)",
-					key_settings[k].setting, i + 1, key_settings[k].power);
+				warn_at(
+				    file, v, report, arg,
+				    "%s in profile %d, which names no users or unix-groups: any "
+				    "local user who runs a matching executable can %s (an "
+				    "executable is not an identity)",
+				    key_settings[k].setting, i + 1, key_settings[k].power);
 	}
 }
 

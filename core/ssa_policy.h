@@ -28,8 +28,8 @@ struct ssa_policy_cert {
  * only says which file the caller was started from (see ssa.conf(5)).
  */
 struct ssa_policy_caller {
-	const char *exe;     /* a path that names, here, the very file the caller executes; or NULL */
-	bool ids_known;      /* false: no profile naming users or unix-groups applies */
+	const char *exe; /* a path that names, here, the very file the caller executes; or NULL */
+	bool ids_known;  /* false: no profile naming users or unix-groups applies */
 	uid_t uid;
 	gid_t gid;
 	const gid_t *groups; /* supplementary groups */
@@ -37,8 +37,9 @@ struct ssa_policy_caller {
 };
 
 struct ssa_policy {
-	char *profile;   /* "default", or the name of the profile chosen (its match, or "profile N") */
-	int index;       /* position of that profile in profiles, -1 for the default */
+	char
+	    *profile; /* "default", or the name of the profile chosen (its match, or "profile N") */
+	int index;    /* position of that profile in profiles, -1 for the default */
 	int min_version; /* OpenSSL's TLS1_2_VERSION, TLS1_3_VERSION */
 	int max_version;
 	char *ciphers12; /* OpenSSL cipher list for TLS 1.2 */
@@ -79,8 +80,8 @@ void ssa_policy_free(struct ssa_policy *p);
  * (match, users, unix-groups) hold for caller.  On failure returns -1 and writes
  * "FILE:LINE: what is wrong" into err; p then holds nothing to free.
  */
-int ssa_policy_load(const char *path, const struct ssa_policy_caller *caller,
-		    struct ssa_policy *p, char *err, size_t err_size);
+int ssa_policy_load(const char *path, const struct ssa_policy_caller *caller, struct ssa_policy *p,
+		    char *err, size_t err_size);
 
 /*
  * The profiles of a file, for `ssa-policy check` and ssad's start: 0 if the whole file is

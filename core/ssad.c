@@ -242,8 +242,9 @@ static int drop_privileges(int lfd)
 		return -1;
 	}
 	if (pw->pw_uid == 0) {
-		ssad_log(LOG_WARNING, "--user %s: running entirely as root, without privilege "
-				      "separation: a flaw in the TLS engine is a root compromise",
+		ssad_log(LOG_WARNING,
+			 "--user %s: running entirely as root, without privilege "
+			 "separation: a flaw in the TLS engine is a root compromise",
 			 name);
 		return 0;
 	}
@@ -284,10 +285,8 @@ static void peer_groups(int conn, gid_t **groups, size_t *n)
 /* The profile of caller c, from what the kernel says about it. */
 static const struct ssa_policy *profile_of(int conn, const struct ssad_caller *c)
 {
-	struct ssa_policy_caller who = {.exe = c->exe_here ? c->exe : NULL,
-					.ids_known = true,
-					.uid = c->uid,
-					.gid = c->gid};
+	struct ssa_policy_caller who = {
+	    .exe = c->exe_here ? c->exe : NULL, .ids_known = true, .uid = c->uid, .gid = c->gid};
 	const struct ssa_policy *p;
 	gid_t *groups;
 	char why[512];

@@ -80,7 +80,8 @@ static void monitor_main(int fd)
 	signal(SIGINT, forward_signal);
 	signal(SIGHUP, forward_signal);
 	for (;;) {
-		/* The answer: '+' (the path names that file here) or '-', then the path; "" gone. */
+		/* The answer: '+' (the path names that file here) or '-', then the path; "" gone.
+		 */
 		char control[CMSG_SPACE(sizeof(int))], answer[1 + 4096] = "";
 		bool here = false;
 		pid_t pid = 0;
@@ -100,7 +101,8 @@ static void monitor_main(int fd)
 		cm = CMSG_FIRSTHDR(&msg);
 		if (cm != NULL && cm->cmsg_type == SCM_RIGHTS)
 			memcpy(&pidfd, CMSG_DATA(cm), sizeof(int));
-		if (n != sizeof(pid) || lookup_exe(pidfd, pid, answer + 1, sizeof(answer) - 1, &here) < 0)
+		if (n != sizeof(pid) ||
+		    lookup_exe(pidfd, pid, answer + 1, sizeof(answer) - 1, &here) < 0)
 			answer[1] = '\0';
 		answer[0] = answer[1] == '\0' ? '\0' : here ? '+' : '-';
 		if (pidfd >= 0)
