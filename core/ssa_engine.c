@@ -515,7 +515,7 @@ fail:
 static unsigned engines_wanted(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	const char *env = getenv("SSA_ENGINE_THREADS");
+	const char *env = ssa_env("SSA_ENGINE_THREADS");
 
 	if (env != NULL && atoi(env) > 0)
 		n = atoi(env);

@@ -2,6 +2,8 @@
  * Library start-up: OpenSSL, the policy, the fork and exit hooks.  Runs once, on the first TLS
  * socket, so programs that never create one pay nothing.
  */
+#define _GNU_SOURCE 1 /* secure_getenv(3) */
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,29 +49,65 @@ static void flush_at_exit(void)
 }
 
 /*
+ * The library's settings from the environment, through this one door.  A setuid, setgid or
+ * file-capability program (AT_SECURE) runs with its caller's environment: there it is ignored,
+ * so that the caller chooses neither the policy, the daemon, the backend nor the logging.
+ */
+const char *ssa_env(const char *name)
+{
+	const char *value = secure_getenv(name);
+
+	return value != NULL && *value != '\0' ? value : NULL;
+}
+
+/*
+ * This program as its profile sees it: its executable and its effective ids, the ones ssad
+ * would read from the kernel, so that a profile means the same in both backends.  The keys a
+ * profile names are read here with the program's own rights: they are already its user's.
+ */
+static void identify_self(struct ssa_policy_caller *me, char *exe, size_t size, gid_t **groups)
+{
+	ssize_t n = readlink("/proc/self/exe", exe, size - 1);
+	int ngroups = getgroups(0, NULL);
+
+	exe[n > 0 ? n : 0] = '\0';
+	me->exe = n > 0 ? exe : NULL;
+	me->uid = geteuid();
+	me->gid = getegid();
+	*groups = ngroups > 0 ? calloc((size_t)ngroups, sizeof(gid_t)) : NULL;
+	ngroups = *groups != NULL ? getgroups(ngroups, *groups) : 0;
+	me->groups = *groups;
+	me->ngroups = ngroups > 0 ? (size_t)ngroups : 0;
+	me->ids_known = true;
+}
+
+/*
  * SSA_CONFIG names the file (in-process backend); without it the system file, if there is
  * one.  A file that cannot be used is an error, never a silent fall-back to the defaults.
  */
 static void load_policy(void)
 {
-	const char *path = getenv("SSA_CONFIG");
+	const char *path = ssa_env("SSA_CONFIG");
+	struct ssa_policy_caller me = {0};
 	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	gid_t *groups;
 
-	exe[n > 0 ? n : 0] = '\0';
-	if (path == NULL || *path == '\0') {
+	identify_self(&me, exe, sizeof(exe), &groups);
+	if (path == NULL) {
 		path = SSA_POLICY_DEFAULT_PATH;
 		if (access(path, F_OK) != 0) {
 			if (ssa_policy_defaults(&policy) < 0)
 				init_errno = ENOMEM;
+			free(groups);
 			return;
 		}
 	}
-	if (ssa_policy_load(path, exe, &policy, policy_error, sizeof(policy_error)) < 0) {
+	if (ssa_policy_load(path, &me, &policy, policy_error, sizeof(policy_error)) < 0) {
 		fprintf(stderr, "ssa: TLS sockets disabled: policy %s\n", policy_error);
 		if (ssa_policy_defaults(&policy) < 0)
 			init_errno = ENOMEM;
 	}
+	free(groups);
 }
 
 const char *ssa_policy_error(void)

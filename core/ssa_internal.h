@@ -254,6 +254,8 @@ SSA_HIDDEN void ssa_remote_exit(void);
 /* --- library state (ssa_init.c) --- */
 SSA_HIDDEN int ssa_library_init(void) SSA_MUST_USE;
 SSA_HIDDEN const struct ssa_policy *ssa_current_policy(void);
+/* An SSA_* environment variable, NULL if unset, empty, or the program runs setuid (ssa_init.c). */
+SSA_HIDDEN const char *ssa_env(const char *name);
 /* This thread's policy from now on (NULL: the program's own); returns the one before. */
 SSA_HIDDEN const struct ssa_policy *ssa_policy_use(const struct ssa_policy *p);
 SSA_HIDDEN void ssa_caller_set(uid_t uid); /* ssad: whom this thread serves */

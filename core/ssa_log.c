@@ -38,9 +38,9 @@ void ssa_log_connection(struct ssa_sock *s, bool ok)
 bool ssa_debug_on(void)
 {
 	if (debug_level < 0) {
-		const char *env = getenv("SSA_DEBUG");
+		const char *env = ssa_env("SSA_DEBUG");
 
-		debug_level = env != NULL && *env != '\0' && *env != '0';
+		debug_level = env != NULL && *env != '0';
 	}
 	return debug_level > 0;
 }

@@ -1,13 +1,18 @@
 /*
  * The policy file: libconfig syntax (the library reports syntax errors with file and line),
- * one table of settings, a default profile and profiles chosen by executable path.
+ * one table of settings, a default profile and profiles chosen by who calls (users,
+ * unix-groups) and by executable path (match); a profile applies when all it states holds.
  *
  *   default = { min-version = "TLS1.2"; trust-file = "/etc/ssl/certs/ca-certificates.crt"; };
  *   profiles = ( { match = "/usr/bin/wget"; min-version = "TLS1.3"; },
+ *                { match = "/usr/sbin/lighttpd"; users = [ "www-data" ];
+ *                  server-certificates = ( { chain = "..."; key = "..."; } ); },
  *                { match = "/opt/legacy/"; handshake-timeout = 60.0; } );
  */
 #include <errno.h>
 #include <fnmatch.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +99,7 @@ int ssa_policy_defaults(struct ssa_policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->profile = strdup("built-in");
+	p->index = -1;
 	p->min_version = TLS1_2_VERSION;
 	p->max_version = TLS1_3_VERSION;
 	p->ciphers12 = strdup(SSA_DEFAULT_CIPHERS12);
@@ -207,6 +213,12 @@ static int apply_setting(struct loader *ld, struct ssa_policy *p, const struct s
 		*(int *)field = parse_backend(config_setting_get_string(v));
 		return 0;
 	case K_STRING:
+		if (strcmp(s->name, "groups") == 0 &&
+		    (config_setting_is_array(v) || config_setting_is_list(v)))
+			return fail_at(ld, v,
+				       "groups: expected %s (the callers' groups are "
+				       "unix-groups = [ ... ])",
+				       s->help);
 		if (type != CONFIG_TYPE_STRING || config_setting_get_string(v)[0] == '\0')
 			return fail_at(ld, v, "%s: expected %s", s->name, s->help);
 		if (!openssl_accepts(s->name, config_setting_get_string(v)))
@@ -276,6 +288,13 @@ static int apply_certificates(struct loader *ld, struct ssa_policy *p, const con
 	return 0;
 }
 
+/* What chooses a profile rather than shaping its TLS: checked by profile_applies(). */
+static bool is_condition(const char *name)
+{
+	return strcmp(name, "match") == 0 || strcmp(name, "users") == 0 ||
+	       strcmp(name, "unix-groups") == 0;
+}
+
 static int apply_group(struct loader *ld, struct ssa_policy *p, const config_setting_t *g,
 		       bool is_profile)
 {
@@ -284,8 +303,11 @@ static int apply_group(struct loader *ld, struct ssa_policy *p, const config_set
 		const char *name = config_setting_name(v);
 		size_t k;
 
-		if (is_profile && strcmp(name, "match") == 0)
+		if (is_condition(name) && is_profile)
 			continue;
+		if (is_condition(name))
+			return fail_at(ld, v, "%s: only in a profile (default applies to all)",
+				       name);
 		if (strcmp(name, "server-certificates") == 0) {
 			if (apply_certificates(ld, p, v) < 0)
 				return -1;
@@ -314,6 +336,147 @@ static bool profile_matches(const char *match, const char *exe)
 	if (strpbrk(match, "*?[") != NULL)
 		return fnmatch(match, exe, 0) == 0;
 	return strcmp(match, exe) == 0;
+}
+
+/*
+ * A name of users = [...] or unix-groups = [...], resolved as the policy loads.  The _r calls:
+ * a program may load its policy in any thread.  0, or an errno (ENOENT: no such name).
+ */
+static int lookup_name(const char *name, bool group, unsigned *id)
+{
+	for (size_t size = 1024;; size *= 2) {
+		char *buf = malloc(size);
+		struct passwd pw, *pwp = NULL;
+		struct group gr, *grp = NULL;
+		int rc;
+
+		if (buf == NULL)
+			return ENOMEM;
+		rc = group ? getgrnam_r(name, &gr, buf, size, &grp)
+			   : getpwnam_r(name, &pw, buf, size, &pwp);
+		if (rc == 0 && (group ? grp == NULL : pwp == NULL))
+			rc = ENOENT;
+		else if (rc == 0)
+			*id = group ? (unsigned)gr.gr_gid : (unsigned)pw.pw_uid;
+		free(buf);
+		if (rc != ERANGE || size >= 1 << 20)
+			return rc;
+	}
+}
+
+/* One entry of users = [...] or unix-groups = [...]: a name, or a numeric id unquoted. */
+static int entry_id(struct loader *ld, const config_setting_t *e, bool group, unsigned *id)
+{
+	const char *what = group ? "unix-groups" : "users";
+	int type = config_setting_type(e), rc;
+	long long n;
+
+	if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+		n = config_setting_get_int64(e);
+		if (n < 0 || n >= (long long)UINT32_MAX)
+			return fail_at(ld, e, "%s: %lld is not a %s id", what, n,
+				       group ? "group" : "user");
+		*id = (unsigned)n;
+		return 0;
+	}
+	if (type != CONFIG_TYPE_STRING)
+		return fail_at(ld, e, "%s: expected names (\"NAME\") or numeric ids", what);
+	rc = lookup_name(config_setting_get_string(e), group, id);
+	if (rc == ENOENT)
+		return fail_at(ld, e, "%s: no %s \"%s\"%s", what, group ? "group" : "user",
+			       config_setting_get_string(e),
+			       strspn(config_setting_get_string(e), "0123456789") ==
+				       strlen(config_setting_get_string(e))
+				   ? " (write numeric ids without quotes)"
+				   : "");
+	if (rc != 0)
+		return fail_at(ld, e, "%s: \"%s\": %s", what, config_setting_get_string(e),
+			       strerror(rc));
+	return 0;
+}
+
+/*
+ * Whether the caller is among users = [...] (its uid) or unix-groups = [...] (its gid or one
+ * of its supplementary groups).  Every entry is resolved, matched or not, so that a name that
+ * does not exist is an error whoever calls.
+ */
+static int caller_listed(struct loader *ld, const config_setting_t *list, bool group,
+			 const struct ssa_policy_caller *c, bool *listed)
+{
+	int n = config_setting_length(list);
+
+	*listed = false;
+	if ((!config_setting_is_array(list) && !config_setting_is_list(list)) || n == 0)
+		return fail_at(ld, list, "%s: expected a list of names or numeric ids, such as %s",
+			       group ? "unix-groups" : "users",
+			       group ? "[ \"www-data\" ]" : "[ \"www-data\", 1001 ]");
+	for (int i = 0; i < n; i++) {
+		unsigned id = 0;
+
+		if (entry_id(ld, config_setting_get_elem(list, (unsigned)i), group, &id) < 0)
+			return -1;
+		if (c == NULL || !c->ids_known)
+			continue;
+		if (id == (group ? (unsigned)c->gid : (unsigned)c->uid))
+			*listed = true;
+		for (size_t k = 0; group && k < c->ngroups; k++)
+			if (id == (unsigned)c->groups[k])
+				*listed = true;
+	}
+	return 0;
+}
+
+/*
+ * Whether a profile applies to caller: all its conditions hold, and it has at least one.  The
+ * executable path is taken as the caller struct gives it: a path that, in this mount
+ * namespace, names the file the caller executes (ssad_monitor.c checks that).
+ */
+static int profile_applies(struct loader *ld, const config_setting_t *prof,
+			   const struct ssa_policy_caller *c, bool *applies)
+{
+	const config_setting_t *match, *users, *groups;
+	bool listed;
+
+	*applies = false;
+	if (!config_setting_is_group(prof))
+		return fail_at(ld, prof, "each profile is a group: { match = \"PATH\"; ... }");
+	match = config_setting_get_member(prof, "match");
+	users = config_setting_get_member(prof, "users");
+	groups = config_setting_get_member(prof, "unix-groups");
+	if (match == NULL && users == NULL && groups == NULL)
+		return fail_at(ld, prof,
+			       "each profile needs match = \"PATH\", users = [ ... ] or "
+			       "unix-groups = [ ... ]");
+	if (match != NULL && (config_setting_type(match) != CONFIG_TYPE_STRING ||
+			      config_setting_get_string(match)[0] == '\0'))
+		return fail_at(ld, match, "match: expected \"PATH\", \"DIR/\" or a shell pattern");
+	*applies = match == NULL ||
+		   profile_matches(config_setting_get_string(match), c != NULL ? c->exe : NULL);
+	if (users != NULL && caller_listed(ld, users, false, c, &listed) < 0)
+		return -1;
+	*applies = *applies && (users == NULL || listed);
+	if (groups != NULL && caller_listed(ld, groups, true, c, &listed) < 0)
+		return -1;
+	*applies = *applies && (groups == NULL || listed);
+	return 0;
+}
+
+/* "/usr/bin/wget" for a profile chosen by its executable alone, else "profile N (...)". */
+static char *profile_name(const config_setting_t *prof, int index)
+{
+	const char *match = NULL;
+	bool bound = config_setting_get_member(prof, "users") != NULL ||
+		     config_setting_get_member(prof, "unix-groups") != NULL;
+	char name[4200];
+
+	config_setting_lookup_string(prof, "match", &match);
+	if (match != NULL && !bound)
+		return strdup(match);
+	if (match != NULL)
+		snprintf(name, sizeof(name), "profile %d (%s)", index + 1, match);
+	else
+		snprintf(name, sizeof(name), "profile %d", index + 1);
+	return strdup(name);
 }
 
 static unsigned line_of(const struct loader *ld, const char *name)
@@ -380,35 +543,40 @@ static int check_top_level(struct loader *ld, config_t *cfg)
 	return 0;
 }
 
-/* The first profile whose match fits exe, or the profile at index `force` when it is >= 0. */
-static const config_setting_t *find_profile(struct loader *ld, config_t *cfg, const char *exe,
-					    int force, int *rc)
+/*
+ * The first profile that applies to caller, or the profile at index `force` when it is >= 0
+ * (its conditions checked all the same).  *index is its position.
+ */
+static const config_setting_t *find_profile(struct loader *ld, config_t *cfg,
+					    const struct ssa_policy_caller *caller, int force,
+					    int *index, int *rc)
 {
 	config_setting_t *list = config_lookup(cfg, "profiles");
 
 	*rc = 0;
 	for (int i = 0; list != NULL && i < config_setting_length(list); i++) {
 		config_setting_t *prof = config_setting_get_elem(list, (unsigned)i);
-		const char *match;
+		bool applies;
 
-		if (!config_setting_is_group(prof) ||
-		    !config_setting_lookup_string(prof, "match", &match)) {
-			*rc = fail_at(ld, prof, "each profile needs match = \"PATH\";");
+		if (force >= 0 && i != force)
+			continue;
+		if ((*rc = profile_applies(ld, prof, caller, &applies)) < 0)
 			return NULL;
-		}
-		if (force >= 0 ? i == force : profile_matches(match, exe))
+		if (force >= 0 || applies) {
+			*index = i;
 			return prof;
+		}
 	}
 	return NULL;
 }
 
-static int load_profile(const char *path, const char *exe, int force, struct ssa_policy *p,
-			char *err, size_t err_size)
+static int load_profile(const char *path, const struct ssa_policy_caller *caller, int force,
+			struct ssa_policy *p, char *err, size_t err_size)
 {
 	struct loader ld = {path, err, err_size, {0}};
 	const config_setting_t *prof, *def;
 	config_t cfg;
-	int rc;
+	int rc, index = -1;
 
 	if (ssa_policy_defaults(p) < 0)
 		return snprintf(err, err_size, "out of memory"), -1;
@@ -420,18 +588,14 @@ static int load_profile(const char *path, const char *exe, int force, struct ssa
 	rc = check_top_level(&ld, &cfg);
 	if (rc == 0 && def != NULL)
 		rc = apply_group(&ld, p, def, false);
-	prof = rc == 0 ? find_profile(&ld, &cfg, exe, force, &rc) : NULL;
-	if (rc == 0 && prof != NULL) {
-		const char *match = NULL;
-
-		config_setting_lookup_string(prof, "match", &match);
-		free(p->profile);
-		p->profile = strdup(match);
+	prof = rc == 0 ? find_profile(&ld, &cfg, caller, force, &index, &rc) : NULL;
+	free(p->profile);
+	p->profile = prof != NULL ? profile_name(prof, index) : strdup("default");
+	p->index = prof != NULL ? index : -1;
+	if (p->profile == NULL && rc == 0)
+		rc = fail_at(&ld, prof, "out of memory");
+	if (rc == 0 && prof != NULL)
 		rc = apply_group(&ld, p, prof, true);
-	} else if (rc == 0) {
-		free(p->profile);
-		p->profile = strdup("default");
-	}
 	if (rc == 0)
 		rc = check_coherence(&ld, p);
 	config_destroy(&cfg);
@@ -440,17 +604,82 @@ static int load_profile(const char *path, const char *exe, int force, struct ssa
 	return rc;
 }
 
-int ssa_policy_load(const char *path, const char *exe, struct ssa_policy *p, char *err,
-		    size_t err_size)
+int ssa_policy_load(const char *path, const struct ssa_policy_caller *caller, struct ssa_policy *p,
+		    char *err, size_t err_size)
 {
-	return load_profile(path, exe, -1, p, err, err_size);
+	return load_profile(path, caller, -1, p, err, err_size);
+}
+
+/* The secrets a profile can hand to its callers, and what a caller can do with them. */
+static const struct {
+	const char *setting, *power;
+} key_settings[] = {
+    {"server-certificates", "serve TLS with these private keys"},
+    {"ticket-key-file", "issue and resume sessions under this ticket key"},
+};
+
+static void warn_at(const char *file, const config_setting_t *where,
+		    void (*report)(bool warning, const char *msg, void *arg), void *arg,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void warn_at(const char *file, const config_setting_t *where,
+		    void (*report)(bool warning, const char *msg, void *arg), void *arg,
+		    const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	int n =
+	    snprintf(msg, sizeof(msg), "%s:%u: warning: ", file, config_setting_source_line(where));
+
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < sizeof(msg))
+		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	report(true, msg, arg);
+}
+
+/*
+ * Keys given to every caller, or to whoever runs a matching executable: ssad alone can read
+ * them, but any local user can then use them, since an executable proves nothing about who
+ * runs it (LD_PRELOAD, ptrace, exec after connecting).  Allowed, but said.
+ */
+static void warn_unbound_keys(const char *file, config_t *cfg,
+			      void (*report)(bool warning, const char *msg, void *arg), void *arg)
+{
+	const config_setting_t *def = config_lookup(cfg, "default");
+	const config_setting_t *list = config_lookup(cfg, "profiles");
+	const config_setting_t *v;
+
+	for (size_t k = 0; def != NULL && k < sizeof(key_settings) / sizeof(key_settings[0]); k++)
+		if ((v = config_setting_get_member(def, key_settings[k].setting)) != NULL)
+			warn_at(file, v, report, arg,
+				"%s in the default profile: the programs of every local user can "
+				"%s; bind them to users in a profile (users = [ ... ])",
+				key_settings[k].setting, key_settings[k].power);
+	for (int i = 0; list != NULL && i < config_setting_length(list); i++) {
+		const config_setting_t *prof = config_setting_get_elem(list, (unsigned)i);
+
+		if (!config_setting_is_group(prof) ||
+		    config_setting_get_member(prof, "users") != NULL ||
+		    config_setting_get_member(prof, "unix-groups") != NULL)
+			continue;
+		for (size_t k = 0; k < sizeof(key_settings) / sizeof(key_settings[0]); k++)
+			if ((v = config_setting_get_member(prof, key_settings[k].setting)) != NULL)
+				warn_at(
+				    file, v, report, arg,
+				    "%s in profile %d, which names no users or unix-groups: any "
+				    "local user who runs a matching executable can %s (an "
+				    "executable is not an identity)",
+				    key_settings[k].setting, i + 1, key_settings[k].power);
+	}
 }
 
 /*
  * Every profile must be valid, even one that an earlier match shadows: each is loaded on top
  * of the default, by position.
  */
-int ssa_policy_check(const char *path, void (*report)(const char *msg, void *arg), void *arg)
+int ssa_policy_check(const char *path, void (*report)(bool warning, const char *msg, void *arg),
+		     void *arg)
 {
 	char err[512];
 	struct loader ld = {path, err, sizeof(err), {0}};
@@ -460,15 +689,14 @@ int ssa_policy_check(const char *path, void (*report)(const char *msg, void *arg
 	int failures = 0, n;
 
 	if (open_config(&cfg, &ld, path) < 0) {
-		report(err, arg);
+		report(false, err, arg);
 		return -1;
 	}
 	list = config_lookup(&cfg, "profiles");
 	n = list ? config_setting_length(list) : 0;
-	config_destroy(&cfg);
 	for (int i = -1; i < n; i++) {
 		if (load_profile(path, NULL, i, &p, err, sizeof(err)) < 0) {
-			report(err, arg);
+			report(false, err, arg);
 			failures++;
 			if (i < 0)
 				break; /* the default is broken: every profile would repeat it */
@@ -476,6 +704,8 @@ int ssa_policy_check(const char *path, void (*report)(const char *msg, void *arg
 		}
 		ssa_policy_free(&p);
 	}
+	warn_unbound_keys(path, &cfg, report, arg);
+	config_destroy(&cfg);
 	return failures ? -1 : 0;
 }
 

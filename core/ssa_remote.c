@@ -50,19 +50,22 @@ static bool warned;
 
 static const char *daemon_path(void)
 {
-	const char *p = getenv("SSA_DAEMON_SOCKET");
+	const char *p = ssa_env("SSA_DAEMON_SOCKET");
 
-	return p != NULL && *p != '\0' ? p : SSA_DAEMON_SOCKET;
+	return p != NULL ? p : SSA_DAEMON_SOCKET;
 }
 
-/* SSA_BACKEND overrides the profile's choice: either way the program runs with its own rights. */
+/*
+ * SSA_BACKEND overrides the profile's choice: either way the program runs with its own rights
+ * (and a setuid program does not hear it: ssa_env()).
+ */
 static void choose_backend(void)
 {
-	const char *env = getenv("SSA_BACKEND");
+	const char *env = ssa_env("SSA_BACKEND");
 
 	backend = ssa_current_policy()->backend;
 	fallback = ssa_current_policy()->daemon_fallback;
-	if (env == NULL || *env == '\0')
+	if (env == NULL)
 		return;
 	if (strcmp(env, "daemon") == 0)
 		backend = SSA_BACKEND_DAEMON;

@@ -2,6 +2,8 @@
  * ssa-run PROGRAM [ARGS...]: runs an unmodified, dynamically linked program with libssa
  * preloaded, so its socket(..., IPPROTO_TLS) calls get TLS.
  */
+#define _GNU_SOURCE 1 /* secure_getenv(3) */
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +40,7 @@ static int add_preload(const char *lib)
 
 int main(int argc, char **argv)
 {
-	const char *lib = getenv("SSA_PRELOAD") ? getenv("SSA_PRELOAD") : SSA_PRELOAD_PATH;
+	const char *env = secure_getenv("SSA_PRELOAD"), *lib = env ? env : SSA_PRELOAD_PATH;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
 		usage();

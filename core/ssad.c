@@ -5,7 +5,8 @@
  *
  * It runs in the foreground.  Started as root it binds its socket (or takes systemd's), keeps
  * a root monitor for one question (ssad_monitor.c), and runs as its own user: the policy's
- * private keys need to be readable by that user alone.  Programs reach it through libssa with
+ * private keys need to be readable by that user alone.  Without that user it does not start
+ * unless told to stay root (--user root).  Programs reach it through libssa with
  * SSA_BACKEND=daemon (or auto, or the profile's backend setting).
  */
 #define _GNU_SOURCE 1
@@ -57,16 +58,17 @@ static void usage(FILE *f)
 		"  --config FILE  TLS policy (default %s, built-in defaults if absent)\n"
 		"  --socket PATH  where programs reach ssad (default %s)\n"
 		"  --user NAME    run as NAME after start-up (default: ssad, when started as "
-		"root)\n"
+		"root;\n"
+		"                 root itself only if named: --user root)\n"
 		"  --syslog       log to syslog instead of stderr\n"
 		"  --verbose      log every caller\n",
 		SSA_POLICY_DEFAULT_PATH, SSA_DAEMON_SOCKET);
 }
 
-static void report_policy(const char *msg, void *arg)
+static void report_policy(bool warning, const char *msg, void *arg)
 {
 	(void)arg;
-	ssad_log(LOG_ERR, "%s", msg);
+	ssad_log(warning ? LOG_WARNING : LOG_ERR, "%s", msg);
 }
 
 static int parse_args(int argc, char **argv)
@@ -198,7 +200,10 @@ static int listen_socket(void)
 	return fd;
 }
 
-/* Root without --user runs as "ssad" if there is such a user; --user root keeps root. */
+/*
+ * Root without --user runs as "ssad", and does not start without such a user: everything as
+ * root, with no monitor split, is only for those who ask for it by name (--user root).
+ */
 static int drop_privileges(int lfd)
 {
 	const char *name = ssad_config.user;
@@ -213,19 +218,25 @@ static int drop_privileges(int lfd)
 		}
 		return 0;
 	}
-	if (name == NULL) {
-		if (getpwnam("ssad") == NULL) {
-			ssad_log(LOG_WARNING, "no user 'ssad': running as root");
-			return 0;
-		}
-		name = "ssad";
+	if (name == NULL && getpwnam("ssad") == NULL) {
+		ssad_log(LOG_ERR, "no user 'ssad' to run as: not starting.  Create it "
+				  "(useradd --system --no-create-home ssad), or name another user "
+				  "with --user; --user root runs everything as root");
+		return -1;
 	}
+	if (name == NULL)
+		name = "ssad";
 	if ((pw = getpwnam(name)) == NULL) {
 		ssad_log(LOG_ERR, "--user %s: no such user", name);
 		return -1;
 	}
-	if (pw->pw_uid == 0)
+	if (pw->pw_uid == 0) {
+		ssad_log(LOG_WARNING,
+			 "--user %s: running entirely as root, without privilege "
+			 "separation: a flaw in the TLS engine is a root compromise",
+			 name);
 		return 0;
+	}
 	if (ssad_monitor_start(lfd) < 0 || setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0 || setuid(0) == 0 || ssad_monitor_bind_life() < 0) {
 		ssad_log(LOG_ERR, "cannot become %s: %s", name, strerror(errno));

@@ -13,7 +13,8 @@ struct ssad_caller {
 	uid_t uid;
 	gid_t gid;
 	char exe[4096];
-	const struct ssa_policy *policy; /* the profile of exe */
+	bool exe_here;                   /* exe names, in ssad's mount namespace, that very file */
+	const struct ssa_policy *policy; /* the profile of the caller (ssa_policy_load) */
 };
 
 struct ssad_config {
@@ -29,13 +30,18 @@ extern struct ssad_config ssad_config;
 /* Logging (stderr or syslog). */
 void ssad_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The profile for an executable, shared by all its callers (ssad_profiles.c). */
-const struct ssa_policy *ssad_profile_for(const char *exe, char *err, size_t err_size);
+/* The profile of a caller, shared by all callers it applies to (ssad_profiles.c). */
+const struct ssa_policy *ssad_profile_for(const struct ssa_policy_caller *who, char *err,
+					  size_t err_size);
 
-/* The executable of the process behind pidfd, from the privileged monitor (ssad_monitor.c). */
+/*
+ * The executable of the process behind pidfd, from the privileged monitor (ssad_monitor.c),
+ * and whether that path names the very same file in ssad's mount namespace (*here).
+ */
 int ssad_monitor_start(int listen_fd);
 int ssad_monitor_bind_life(void);
-int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size);
+int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size, bool *here)
+    __attribute__((warn_unused_result));
 
 /*
  * The rest of who called, in the connection's thread (ssad_identify.c): the executable (the

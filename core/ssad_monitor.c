@@ -1,22 +1,31 @@
 /*
  * ssad: which executable is calling.
  *
- * The profile is chosen by the caller's executable, /proc/PID/exe, which only the process's
+ * A profile may be chosen by the caller's executable, /proc/PID/exe, which only the process's
  * own user or a privileged one may read.  So when ssad starts as root and drops to its user,
  * it first forks a monitor that keeps root for this one question and nothing else (the
  * privilege separation of OpenSSH's monitor): the worker sends it the caller's pidfd, it
  * answers the path.  A pidfd names one process, never a recycled pid: the path is read, then
  * the pidfd is checked to be alive still, so the answer belongs to the process that connected.
+ *
+ * The path is the one the caller's mount namespace gives: a user may bind-mount a program of
+ * its own over a profiled path (unshare -Urm) and exec it.  So the answer says whether the
+ * path names, in ssad's own namespace, the very file the caller executes (device and inode of
+ * /proc/PID/exe, which is the file itself wherever it is mounted); only such a path may match
+ * a profile.  What the path still does not prove (who runs the program, what code it loaded,
+ * what it exec'd after connecting) is said in ssa.conf(5): keys are bound by users, not paths.
  */
 #define _GNU_SOURCE 1
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -32,9 +41,14 @@ static int monitor_fd = -1; /* the worker's end; -1 when ssad did not split */
 static pthread_mutex_t monitor_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t worker_pid;
 
-/* The executable of the live process behind pidfd (whose pid is pid). */
-static int lookup_exe(int pidfd, pid_t pid, char *exe, size_t size)
+/*
+ * The executable of the live process behind pidfd (whose pid is pid), and whether that path
+ * names the same file here.  A process that execs meanwhile gives a path and a file that
+ * differ: not here.
+ */
+static int lookup_exe(int pidfd, pid_t pid, char *exe, size_t size, bool *here)
 {
+	struct stat running, named;
 	char link[64];
 	ssize_t n;
 
@@ -43,6 +57,8 @@ static int lookup_exe(int pidfd, pid_t pid, char *exe, size_t size)
 	if (n < 0)
 		return -1;
 	exe[n] = '\0';
+	*here = stat(link, &running) == 0 && fstatat(AT_FDCWD, exe, &named, AT_NO_AUTOMOUNT) == 0 &&
+		running.st_dev == named.st_dev && running.st_ino == named.st_ino;
 	/* Read first, check after: had pid been recycled, the pidfd would say the caller died. */
 	if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0 && errno == ESRCH)
 		return -1;
@@ -64,7 +80,10 @@ static void monitor_main(int fd)
 	signal(SIGINT, forward_signal);
 	signal(SIGHUP, forward_signal);
 	for (;;) {
-		char control[CMSG_SPACE(sizeof(int))], exe[4096] = "";
+		/* The answer: '+' (the path names that file here) or '-', then the path; "" gone.
+		 */
+		char control[CMSG_SPACE(sizeof(int))], answer[1 + 4096] = "";
+		bool here = false;
 		pid_t pid = 0;
 		struct iovec iov = {.iov_base = &pid, .iov_len = sizeof(pid)};
 		struct msghdr msg = {.msg_iov = &iov,
@@ -82,11 +101,13 @@ static void monitor_main(int fd)
 		cm = CMSG_FIRSTHDR(&msg);
 		if (cm != NULL && cm->cmsg_type == SCM_RIGHTS)
 			memcpy(&pidfd, CMSG_DATA(cm), sizeof(int));
-		if (n != sizeof(pid) || lookup_exe(pidfd, pid, exe, sizeof(exe)) < 0)
-			exe[0] = '\0';
+		if (n != sizeof(pid) ||
+		    lookup_exe(pidfd, pid, answer + 1, sizeof(answer) - 1, &here) < 0)
+			answer[1] = '\0';
+		answer[0] = answer[1] == '\0' ? '\0' : here ? '+' : '-';
 		if (pidfd >= 0)
 			close(pidfd);
-		if (send(fd, exe, strlen(exe) + 1, MSG_NOSIGNAL) < 0)
+		if (send(fd, answer, strlen(answer) + 1, MSG_NOSIGNAL) < 0)
 			break;
 	}
 	while (waitpid(worker_pid, &status, 0) < 0 && errno == EINTR)
@@ -133,15 +154,15 @@ int ssad_monitor_bind_life(void)
 	return 0;
 }
 
-int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size)
+int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size, bool *here)
 {
-	char control[CMSG_SPACE(sizeof(int))] = {0};
+	char control[CMSG_SPACE(sizeof(int))] = {0}, answer[1 + 4096];
 	struct iovec iov = {.iov_base = &pid, .iov_len = sizeof(pid)};
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
 	if (monitor_fd < 0)
-		return lookup_exe(pidfd, pid, exe, size);
+		return lookup_exe(pidfd, pid, exe, size, here);
 	if (pidfd >= 0) {
 		struct cmsghdr *cm;
 
@@ -156,12 +177,16 @@ int ssad_exe_of(int pidfd, pid_t pid, char *exe, size_t size)
 	pthread_mutex_lock(&monitor_lock);
 	n = sendmsg(monitor_fd, &msg, MSG_NOSIGNAL);
 	if (n == sizeof(pid))
-		n = recv(monitor_fd, exe, size - 1, 0);
+		n = recv(monitor_fd, answer, sizeof(answer) - 1, 0);
 	pthread_mutex_unlock(&monitor_lock);
 	if (n <= 0) {
 		ssad_log(LOG_ERR, "the monitor is gone; exiting");
 		exit(1);
 	}
-	exe[n] = '\0';
-	return exe[0] != '\0' ? 0 : (errno = ESRCH, -1);
+	answer[n] = '\0';
+	if (answer[0] == '\0')
+		return errno = ESRCH, -1;
+	*here = answer[0] == '+';
+	snprintf(exe, size, "%s", answer + 1);
+	return 0;
 }

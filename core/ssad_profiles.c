@@ -1,7 +1,9 @@
 /*
- * ssad: profiles by executable.  Every caller gets the profile of its executable from ssad's
- * policy file; callers with the same profile share one object, and with it one client
- * context, trust store and session cache namespace of the profile (SSL_CTX per profile).
+ * ssad: profiles by caller.  Every caller gets the profile that applies to it in ssad's policy
+ * file (its users, unix-groups and executable); callers with the same profile share one
+ * object, and with it one client context, trust store and session cache namespace of the
+ * profile (SSL_CTX per profile).  A profile is known by its position in the file, since two
+ * may share a match and differ in whom they serve.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,17 +12,18 @@
 #include "ssad.h"
 
 #define PROFILES_MAX 256
-#define CHOICES_MAX  1024 /* executables whose profile is remembered */
+#define CHOICES_MAX  1024 /* callers (ids and executable) whose profile is remembered */
 
 static pthread_mutex_t profiles_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ssa_policy *profiles[PROFILES_MAX];
 static unsigned nprofiles;
 
 /*
- * The profile each executable got, so that a connection costs no parse of the policy file
- * (ssad reads it once, at start-up).  The key is everything the choice depends on.  Bounded:
- * when full, the oldest choice gives way (a user running many copies of a program under
- * new names makes only its own connections parse again).
+ * The profile each caller got, so that a connection costs no parse of the policy file
+ * (ssad reads it once, at start-up).  The key is everything the choice depends on: ids,
+ * groups and executable (choice_key).  Bounded: when full, the oldest choice gives way (a
+ * user running many copies of a program under new names makes only its own connections
+ * parse again).
  */
 struct choice {
 	char *key;
@@ -63,7 +66,8 @@ static void remember_choice(const char *key, const struct ssa_policy *p)
 	pthread_mutex_unlock(&choices_lock);
 }
 
-static const struct ssa_policy *load_profile(const char *exe, char *err, size_t err_size)
+static const struct ssa_policy *load_profile(const struct ssa_policy_caller *who, char *err,
+					     size_t err_size)
 {
 	struct ssa_policy *p = malloc(sizeof(*p)), *found = NULL;
 	int rc;
@@ -73,7 +77,7 @@ static const struct ssa_policy *load_profile(const char *exe, char *err, size_t 
 		return NULL;
 	}
 	rc = ssad_config.config_path != NULL
-		 ? ssa_policy_load(ssad_config.config_path, exe, p, err, err_size)
+		 ? ssa_policy_load(ssad_config.config_path, who, p, err, err_size)
 		 : ssa_policy_defaults(p);
 	if (rc < 0) {
 		free(p);
@@ -81,7 +85,7 @@ static const struct ssa_policy *load_profile(const char *exe, char *err, size_t 
 	}
 	pthread_mutex_lock(&profiles_lock);
 	for (unsigned i = 0; i < nprofiles && found == NULL; i++)
-		if (strcmp(profiles[i]->profile, p->profile) == 0)
+		if (profiles[i]->index == p->index)
 			found = profiles[i];
 	if (found == NULL && nprofiles < PROFILES_MAX)
 		found = profiles[nprofiles++] = p;
@@ -95,14 +99,36 @@ static const struct ssa_policy *load_profile(const char *exe, char *err, size_t 
 	return found;
 }
 
-const struct ssa_policy *ssad_profile_for(const char *exe, char *err, size_t err_size)
+/*
+ * What the choice of profile depends on, as one string: the ids, then the executable ("-"
+ * when it is not that file here).  NULL when out of memory.
+ */
+static char *choice_key(const struct ssa_policy_caller *who)
 {
-	const struct ssa_policy *p = chosen_before(exe);
+	size_t size = 64 + who->ngroups * 12 + (who->exe != NULL ? strlen(who->exe) : 1);
+	char *key = malloc(size);
+	size_t at;
 
-	if (p != NULL)
-		return p;
-	p = load_profile(exe, err, err_size);
-	if (p != NULL)
-		remember_choice(exe, p);
+	if (key == NULL)
+		return NULL;
+	at = (size_t)snprintf(key, size, "%u %u", (unsigned)who->uid, (unsigned)who->gid);
+	for (size_t i = 0; i < who->ngroups; i++)
+		at += (size_t)snprintf(key + at, size - at, ",%u", (unsigned)who->groups[i]);
+	snprintf(key + at, size - at, " %s", who->exe != NULL ? who->exe : "-");
+	return key;
+}
+
+const struct ssa_policy *ssad_profile_for(const struct ssa_policy_caller *who, char *err,
+					  size_t err_size)
+{
+	char *key = choice_key(who);
+	const struct ssa_policy *p = key != NULL ? chosen_before(key) : NULL;
+
+	if (p == NULL) {
+		p = load_profile(who, err, err_size);
+		if (p != NULL && key != NULL)
+			remember_choice(key, p);
+	}
+	free(key);
 	return p;
 }

@@ -337,13 +337,15 @@ static void write_policy(const char *pki)
 
 static void make_caller(struct ssad_caller *c, uid_t uid)
 {
+	struct ssa_policy_caller who = {.exe = c->exe, .ids_known = true, .uid = uid, .gid = getgid()};
 	char why[512];
 
 	c->pid = getpid();
 	c->uid = uid;
 	c->gid = getgid();
 	snprintf(c->exe, sizeof(c->exe), "/usr/bin/fuzz-caller");
-	c->policy = ssad_profile_for(c->exe, why, sizeof(why));
+	c->exe_here = true;
+	c->policy = ssad_profile_for(&who, why, sizeof(why));
 	if (c->policy == NULL)
 		fail("no profile: %s", why);
 }

@@ -65,11 +65,13 @@ static void make_named_files(void)
     }
 }
 
-/* Loads path for exe; on success the caller frees p. */
+/* Loads path for exe (run by no one named); on success the caller frees p. */
 static int load(const char *path, const char *exe, struct ssa_policy *p)
 {
+    struct ssa_policy_caller caller = {.exe = exe};
+
     err[0] = '\0';
-    return ssa_policy_load(path, exe, p, err, sizeof err);
+    return ssa_policy_load(path, &caller, p, err, sizeof err);
 }
 
 /* The line number of "PATH:LINE: ..." in err, or -1 if err does not start so. */
@@ -443,17 +445,18 @@ static void test_unreadable_file(void)
 /* ---- ssa_policy_check: every profile, not just one program's ----------------------------- */
 
 struct reports {
-    int n;
-    char text[8][512];
+    int n, warnings; /* errors in text, warnings in warning */
+    char text[8][512], warning[8][512];
 };
 
-static void collect(const char *msg, void *arg)
+static void collect(bool warning, const char *msg, void *arg)
 {
     struct reports *r = arg;
+    int *n = warning ? &r->warnings : &r->n;
 
-    if (r->n < 8)
-        snprintf(r->text[r->n], sizeof r->text[0], "%s", msg);
-    r->n++;
+    if (*n < 8)
+        snprintf(warning ? r->warning[*n] : r->text[*n], sizeof r->text[0], "%s", msg);
+    (*n)++;
 }
 
 static void test_check_valid(void)
@@ -463,6 +466,11 @@ static void test_check_valid(void)
 
     T_CHECK(ssa_policy_check(path, collect, &r) == 0, "valid file reported broken");
     T_CHECK(r.n == 0, "%d reports, first \"%s\"", r.n, r.text[0]);
+    /* Valid, but keys for every user (default) and for any program under /usr: said. */
+    T_CHECK(r.warnings == 2 && strstr(r.warning[0], ":6: warning: server-certificates in the "
+                                                    "default profile") != NULL &&
+                strstr(r.warning[1], ":15: warning: server-certificates in profile 5") != NULL,
+            "%d warnings, first \"%s\"", r.warnings, r.warning[0]);
 }
 
 static void test_check_every_profile(void)
