@@ -112,7 +112,7 @@ struct ssa_sock {
 	unsigned nspares;
 	int fetch_fds[SSA_REV_FETCH_FDS]; /* ssad: the caller's TCP sockets for OCSP and CRLs */
 	unsigned nfetch;                  /* under lock until the handshake takes them */
-	uid_t owner_uid; /* the user it serves: sessions never cross users */
+	uid_t owner_uid;                  /* the user it serves: sessions never cross users */
 
 	/* Shared; under lock.  refs: table + engine + transient users. */
 	pthread_mutex_t lock;

@@ -505,7 +505,8 @@ static char *crl_url(X509 *cert)
  */
 static const char *crl_out_of_date(X509_CRL *crl)
 {
-	const ASN1_TIME *this = X509_CRL_get0_lastUpdate(crl), *next = X509_CRL_get0_nextUpdate(crl);
+	const ASN1_TIME *this = X509_CRL_get0_lastUpdate(crl),
+			*next = X509_CRL_get0_nextUpdate(crl);
 	time_t ahead = time(NULL) + SSA_CLOCK_SKEW;
 
 	if (next == NULL)
@@ -579,8 +580,8 @@ static bool settled(struct rev_job *j, int i, struct rev_answer *a)
 		return true;
 	if (i > 0 && (!(j->ocsp || j->crl) || !names_a_source(cert)))
 		return true;
-	*a = (struct rev_answer){SSA_REV_UNKNOWN,
-				 j->stapling ? "no valid stapled OCSP response" : "no check made", 0};
+	*a = (struct rev_answer){
+	    SSA_REV_UNKNOWN, j->stapling ? "no valid stapled OCSP response" : "no check made", 0};
 	return !(j->ocsp || j->crl);
 }
 
