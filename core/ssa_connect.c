@@ -391,8 +391,6 @@ void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events)
 		ssa_engine_set_events(s, 0, 0); /* nothing moves until the verdict is in */
 		return;
 	}
-	if (r < 0)
-		ssa_fail(s, SSA_E_RESOURCES, "cannot check revocation");
 	ssa_connect_done(s, r < 0 || ssa_revocation_verdict(s) < 0 ? EPROTO : 0);
 }
 
@@ -421,6 +419,7 @@ void ssa_connect_done(struct ssa_sock *s, int err)
 	while (s->nspares >
 	       0) /* the caller's spare TCP sockets (ssad): no address is left to try */
 		ssa_fd_close_owned(s->spare_fds[--s->nspares]);
+	ssa_revocation_drop_sockets(s); /* and those for fetches, when no check took them */
 	ssa_log_connection(s, err == 0);
 	pthread_mutex_lock(&s->lock);
 	if (err == 0) {

@@ -34,6 +34,7 @@
 #define SSA_IDENTITY_MAX    1024
 #define SSA_MAX_CHAINS      8
 #define SSA_MAX_SPARES      3
+#define SSA_REV_FETCH_FDS   4 /* ssad: the caller's TCP sockets for revocation fetches */
 
 enum ssa_state {
 	SSA_NEW,        /* created, neither connected nor listening */
@@ -109,7 +110,9 @@ struct ssa_sock {
 	bool counted;                    /* ssad: counts against its user's user-sockets */
 	int spare_fds[SSA_MAX_SPARES];   /* ssad: the caller's TCP sockets for later addresses */
 	unsigned nspares;
-	uid_t owner_uid; /* the user it serves: sessions never cross users */
+	int fetch_fds[SSA_REV_FETCH_FDS]; /* ssad: the caller's TCP sockets for OCSP and CRLs */
+	unsigned nfetch;                  /* under lock until the handshake takes them */
+	uid_t owner_uid;                  /* the user it serves: sessions never cross users */
 
 	/* Shared; under lock.  refs: table + engine + transient users. */
 	pthread_mutex_t lock;
@@ -343,6 +346,8 @@ SSA_HIDDEN bool ssa_revocation_wanted(const struct ssa_sock *s);
 SSA_HIDDEN void ssa_revocation_configure_client(SSL_CTX *ctx);
 SSA_HIDDEN void ssa_revocation_prepare(struct ssa_sock *s);
 SSA_HIDDEN int ssa_revocation_start(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_revocation_fetches(struct ssa_sock *s); /* ssad: wants the caller's sockets */
+SSA_HIDDEN void ssa_revocation_drop_sockets(struct ssa_sock *s);
 SSA_HIDDEN int ssa_revocation_verdict(struct ssa_sock *s);
 SSA_HIDDEN void ssa_revocation_fork_child(void);
 

@@ -69,6 +69,7 @@ static const struct setting settings[] = {
     {"ocsp", K_BOOL, AT(rev_ocsp), 0, 0, "true or false"},
     {"crl", K_BOOL, AT(rev_crl), 0, 0, "true or false"},
     {"revocation-hard-fail", K_BOOL, AT(rev_hard_fail), 0, 0, "true or false"},
+    {"revocation-cache-time", K_INT, AT(rev_cache_time), 0, 86400, "seconds, 0 to 86400"},
     {"security-level", K_INT, AT(security_level), 2, 5, "2 to 5 (OpenSSL levels)"},
     {"early-data", K_BOOL, AT(early_data), 0, 0, "true or false"},
     {"log-connections", K_BOOL, AT(log_connections), 0, 0, "true or false"},
@@ -110,6 +111,7 @@ int ssa_policy_defaults(struct ssa_policy *p)
 	p->linger_timeout_ms = 10000;
 	p->allow_app_trust = true;
 	p->session_ttl = 7200;
+	p->rev_cache_time = 3600;
 	p->session_cache_size = 20480;
 	p->tickets = true;
 	p->security_level = 2;

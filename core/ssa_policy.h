@@ -56,6 +56,7 @@ struct ssa_policy {
 	bool tickets;
 	char *ticket_key_file;
 	bool rev_stapled, rev_ocsp, rev_crl, rev_hard_fail;
+	int rev_cache_time; /* seconds a "good" status is reused, never past its nextUpdate */
 	struct ssa_policy_cert certs[SSA_POLICY_MAX_CERTS];
 	unsigned ncerts;
 	int security_level; /* OpenSSL security level: 2 rejects RSA-1024 and SHA-1 */

@@ -28,7 +28,8 @@ enum ssa_op {
 	SSA_OP_GETSOCKOPT,   /* fds: A; a level, b name, c room; reply a = optlen, data */
 	SSA_OP_NET_FD,       /* fds: A; a = 1 for bind() (checks), 2 for an option; reply: T */
 	SSA_OP_LISTEN,       /* fds: A; a backlog */
-	SSA_OP_CONNECT,      /* fds: A, then spare TCP sockets; data: the address */
+	SSA_OP_CONNECT,      /* fds: A, spare TCP sockets, then c for revocation fetches; data:
+			      * the address; EAGAIN with a = count: send that many for fetches */
 	SSA_OP_CONNECT_WAIT, /* fds: A; reply EINPROGRESS while the handshake runs */
 	SSA_OP_SENDTO,       /* fds: A; a address length; data: address, then bytes */
 	SSA_OP_SHUTDOWN,     /* fds: A; a how */

@@ -378,7 +378,34 @@ static void add_spares(struct call *c, int domain)
 	}
 }
 
-int ssa_remote_connect(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
+/*
+ * Sockets for ssad's revocation fetches (OCSP, CRLs), made here so that they reach what this
+ * program may reach, and ssad's do not matter.  IPv6 ones reach IPv4 addresses too (mapped).
+ */
+static void add_fetch_sockets(struct call *c, int count)
+{
+	int domain = AF_INET6;
+
+	for (int i = 0; i < count && c->nfds < SSA_PROTO_MAX_FDS; i++) {
+		int t = sys_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+
+		if (t < 0 && domain == AF_INET6) { /* no IPv6 here */
+			domain = AF_INET;
+			t = sys_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				       IPPROTO_TCP);
+		}
+		if (t < 0)
+			break;
+		c->fds[c->nfds++] = t;
+		c->req.c++;
+	}
+}
+
+/* How many fetch sockets the last connect asked for: sent with every connect from then on. */
+static int fetch_sockets_wanted;
+
+static int connect_once(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len,
+			int fetch)
 {
 	struct call c = {.req = {.op = SSA_OP_CONNECT, .data_len = len}, .data = addr};
 	int rc;
@@ -388,12 +415,30 @@ int ssa_remote_connect(struct ssa_sock *s, int fd, const struct sockaddr *addr, 
 	c.fds[c.nfds++] = fd;
 	if (c.req.data_len >= sizeof(sa_family_t) && addr->sa_family == AF_HOSTNAME)
 		add_spares(&c, s->family);
+	add_fetch_sockets(&c, fetch);
 	if (transact(&c, ECONNRESET) < 0)
 		rc = ssa_fail(s, SSA_E_DAEMON_GONE, "%s", daemon_path());
 	else
 		rc = result(s, &c);
 	for (int i = 1; i < c.nfds; i++)
 		sys_close(c.fds[i]);
+	if (rc < 0 && errno == EAGAIN && c.rep.a > 0 && c.req.c == 0) {
+		__atomic_store_n(&fetch_sockets_wanted, c.rep.a, __ATOMIC_RELAXED);
+		return -2; /* again, with them */
+	}
+	return rc;
+}
+
+int ssa_remote_connect(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int rc = connect_once(s, fd, addr, len,
+			      __atomic_load_n(&fetch_sockets_wanted, __ATOMIC_RELAXED));
+
+	if (rc == -2)
+		rc = connect_once(s, fd, addr, len,
+				  __atomic_load_n(&fetch_sockets_wanted, __ATOMIC_RELAXED));
+	if (rc == -2)
+		rc = (errno = EAGAIN, -1);
 	if (rc < 0 && errno == EINPROGRESS && blocking(fd))
 		return wait_remote_handshake(s, fd);
 	return rc;

@@ -109,6 +109,8 @@ static void sock_free(struct ssa_sock *s)
 		ssa_sock_free_hook(s);
 	for (unsigned i = 0; i < s->nspares; i++)
 		ssa_fd_close_owned(s->spare_fds[i]);
+	for (unsigned i = 0; i < s->nfetch; i++)
+		ssa_fd_close_owned(s->fetch_fds[i]);
 	ssa_sock_release_resources(s);
 	ssa_opts_free(&s->opts);
 	if (s->listener != NULL)

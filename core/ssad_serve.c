@@ -368,20 +368,58 @@ static int op_net_fd(struct request *r)
 	return outcome(r, rc);
 }
 
+/* A fresh TCP socket of the caller's, of either family, for a revocation fetch. */
+static bool is_fetch_socket(int fd)
+{
+	return is_fresh_tcp(fd, AF_INET6) || is_fresh_tcp(fd, AF_INET);
+}
+
+/*
+ * The last c descriptors: the caller's sockets for revocation fetches, since ssad makes none
+ * of its own for a caller (ssa_revocation.c).  A connect whose checks fetch and that brought
+ * none is sent back for them (EAGAIN with a = how many), before it starts.  Returns where
+ * they begin (the spares end there), or -1.
+ */
+static int take_fetch_sockets(struct request *r, struct ssa_sock *s)
+{
+	int first = r->nfds - r->h.c;
+
+	if (r->h.c < 0 || first < 1)
+		return refuse(r, EINVAL);
+	pthread_mutex_lock(&s->lock);
+	if (s->state == SSA_NEW && r->h.c == 0 && ssa_revocation_fetches(s)) {
+		pthread_mutex_unlock(&s->lock);
+		r->rep.a = SSA_REV_FETCH_FDS;
+		return refuse(r, EAGAIN);
+	}
+	for (int i = first; i < r->nfds && s->state == SSA_NEW; i++)
+		if (s->nfetch < SSA_REV_FETCH_FDS && r->fds[i] >= 0 && is_fetch_socket(r->fds[i])) {
+			s->fetch_fds[s->nfetch++] = r->fds[i];
+			ssa_fd_own(r->fds[i]);
+			r->fds[i] = -1;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return first;
+}
+
 static int op_connect(struct request *r)
 {
 	struct ssa_sock *s = target(r);
-	int rc;
+	int rc, spares_end;
 
 	if (s == NULL)
 		return -1;
+	if ((spares_end = take_fetch_sockets(r, s)) < 0) {
+		ssa_sock_unref(s);
+		return -1;
+	}
 	/*
 	 * Spares only for a connect that can still start.  Once one is under way its engine takes
 	 * spares without a lock, and once it is over none is used: given to a failed socket, kept
 	 * for TLS_ERROR, they stayed until the caller closed it and the sweeper forgot it.
 	 */
 	pthread_mutex_lock(&s->lock);
-	for (int i = 1; i < r->nfds && s->state == SSA_NEW; i++)
+	for (int i = 1; i < spares_end && s->state == SSA_NEW; i++)
 		if (s->nspares < SSA_MAX_SPARES && r->fds[i] >= 0 &&
 		    is_fresh_tcp(r->fds[i], s->family)) {
 			s->spare_fds[s->nspares++] = r->fds[i];
