@@ -5,7 +5,8 @@
 # Gives $work (mode 755), $pids (killed at exit), $pki (the run's PKI), the administrator's
 # copy of it in $work/pki (anchors readable by all, policy.key by ssad alone, alice.key by
 # ssa-alice alone), $sock (ssad's socket), $ssad, $client, $serve, $libdir, and the helpers
-# below.  A suite writes its policy to $work/ssa.conf, then calls start_ssad.
+# below (user_run and as exec the command, so a pid kept from $! is the program's own).
+# A suite writes its policy to $work/ssa.conf, then calls start_ssad.
 pki=${SSA_TEST_PKI:?}
 ssad=$build/core/ssad
 client=$build/tests/.libs/ssad_client
@@ -68,10 +69,15 @@ start_ssad() { # [ARGS...]: ssad in the background on $work/ssa.conf, waited for
 	done
 	return 1
 }
+user_run() { # USER COMMAND...: as that user; execs, so that $! is the command's own pid
+	local user=$1
+	shift
+	setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
+}
 as() { # USER COMMAND...: as that user, through ssad
 	local user=$1
 	shift
-	runuser -u "$user" -- env -u SSA_CONFIG LD_LIBRARY_PATH="$libdir" SSA_BACKEND=daemon \
+	user_run "$user" env -u SSA_CONFIG LD_LIBRARY_PATH="$libdir" SSA_BACKEND=daemon \
 		SSA_DAEMON_SOCKET="$sock" "$@"
 }
 worker_pid() { pgrep -P "$ssad_pid" | head -1; }
