@@ -39,15 +39,16 @@ static int create_tls_socket(int domain, int type, int net_fd)
 		ssa_fd_own(net_fd); /* from here on s holds it, and frees it with itself */
 	s->generation = ssa_engine_generation();
 	s->engine = ssa_engine_pick();
-	s->net_fd = net_fd >= 0
-			? net_fd
-			: ssa_fd_above_stdio(sys_socket(
-			      domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+	s->net_fd = net_fd >= 0 ? net_fd
+				: ssa_fd_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+						IPPROTO_TCP);
 	if (s->engine == NULL || s->net_fd < 0)
 		goto fail;
 	if (net_fd < 0)
 		ssa_fd_own(s->net_fd);
-	if (ssa_app_end_pair(type, &app_fd, &s->engine_fd) < 0 || fstat(app_fd, &st) < 0)
+	/* ssad passes A on to its caller: there it is the library's until then. */
+	if (ssa_app_end_pair(type, !ssa_serving_daemon, &app_fd, &s->engine_fd) < 0 ||
+	    fstat(app_fd, &st) < 0)
 		goto fail;
 	s->app_ino = st.st_ino;
 	if (ssa_policy_error() != NULL) {

@@ -231,7 +231,7 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 		return ssa_fail(s, SSA_E_INHERITED, NULL);
 	if (!s->upgrade && set_destinations(s, addr, len) < 0)
 		return -1;
-	s->app_dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	s->app_dup = ssa_fd_dup(fd);
 	ssa_debug(s, "connect: called");
 	if (s->opts.early_data && !s->upgrade)
 		return connect_now_handshake_later(s);
@@ -241,6 +241,8 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 		if (s->app_dup >= 0) /* our copy of A would keep it open for ever */
 			sys_close(s->app_dup);
 		s->app_dup = -1;
+		if (err == EMFILE || err == ENFILE)
+			return ssa_fail(s, SSA_E_DESCRIPTORS, "%s", strerror(err));
 		return ssa_fail_errno(s, SSA_E_RESOURCES, err, "cannot prepare the socket: %s",
 				      strerror(err));
 	}
@@ -273,7 +275,7 @@ static int renew_net_socket(struct ssa_sock *s)
 	if (ssa_serving_daemon)
 		fd = s->nspares > 0 ? s->spare_fds[--s->nspares] : (errno = ENETUNREACH, -1);
 	else
-		fd = sys_socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		fd = ssa_fd_socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	if (ssa_serving_daemon)

@@ -249,6 +249,19 @@ SSA_HIDDEN void ssa_fd_own(int fd);
 SSA_HIDDEN void ssa_fd_disown(int fd);
 SSA_HIDDEN void ssa_fd_close_all_owned(void);
 SSA_HIDDEN int ssa_fd_close_owned(int fd);
+/*
+ * The library's descriptors live above the program's soft limit and FD_SETSIZE (ssa_fdset.c):
+ * made inside the room (which raises the soft limit for its span), then lifted.
+ */
+SSA_HIDDEN void ssa_fd_room_enter(void);
+SSA_HIDDEN void ssa_fd_room_leave(void);
+SSA_HIDDEN void ssa_fd_room_lock_for_fork(void);
+SSA_HIDDEN void ssa_fd_room_unlock_after_fork(void);
+SSA_HIDDEN int ssa_fd_lift(int fd);
+SSA_HIDDEN int ssa_fd_dup(int fd);
+SSA_HIDDEN int ssa_fd_socket(int domain, int type, int protocol);
+SSA_HIDDEN bool ssa_fd_within_program_limit(int fd);
+SSA_HIDDEN int ssa_fd_program_room(int any_fd) SSA_MUST_USE;
 
 /* --- socket registry (ssa_table.c) --- */
 SSA_HIDDEN int ssa_table_insert(struct ssa_sock *s, int app_fd) SSA_MUST_USE;
@@ -276,7 +289,8 @@ SSA_HIDDEN int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char
 SSA_HIDDEN int ssa_fail_errno(struct ssa_sock *s, enum ssa_error_code code, int err,
 			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 SSA_HIDDEN void ssa_opts_free(struct ssa_opts *o);
-SSA_HIDDEN int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd) SSA_MUST_USE;
+SSA_HIDDEN int ssa_app_end_pair(int type_flags, bool for_program, int *app_fd,
+				int *engine_fd) SSA_MUST_USE;
 
 /* --- the daemon backend's guard byte in E (ssa_sentinel.c); no-ops in-process --- */
 SSA_HIDDEN int ssa_guard_plant(int app_fd, int engine_fd);

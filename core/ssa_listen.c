@@ -141,7 +141,8 @@ static struct ssa_sock *adopt_tcp(struct ssa_sock *s, int tcp_fd)
 	c->role = SSA_SERVER;
 	c->state = SSA_CONNECTING;
 	c->generation = s->generation;
-	if (ssa_app_end_pair(SOCK_CLOEXEC, &app_fd, &c->engine_fd) < 0 || fstat(app_fd, &st) < 0)
+	if (ssa_app_end_pair(SOCK_CLOEXEC, false, &app_fd, &c->engine_fd) < 0 ||
+	    fstat(app_fd, &st) < 0)
 		goto fail;
 	c->app_dup = app_fd; /* the A to hand over; owned by us until accept() takes it */
 	ssa_fd_own(app_fd);
@@ -156,13 +157,23 @@ fail:
 	return NULL;
 }
 
+/* The TCP connection, in the library's range of descriptors (ssa_fdset.c). */
+static int accept_tcp(struct ssa_sock *s)
+{
+	int fd;
+
+	ssa_fd_room_enter();
+	fd = ssa_fd_lift(sys_accept4(s->net_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+	ssa_fd_room_leave();
+	return fd;
+}
+
 void ssa_listen_net_ready(struct ssa_sock *s)
 {
 	struct ssa_listener *l = s->listener;
 
 	for (int i = 0; i < SSA_ACCEPTS_PER_WAKE; i++) {
-		int fd = ssa_fd_above_stdio(
-		    sys_accept4(s->net_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+		int fd = accept_tcp(s);
 		struct ssa_sock *c;
 
 		if (fd < 0)
@@ -442,7 +453,8 @@ int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t 
 				"accept() on a socket that is not listening");
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return ssa_fail(s, SSA_E_OPTION_VALUE, "unknown accept4() flags 0x%x", flags);
-	if ((conn_fd = receive_record(fd, &rec, flags)) < 0)
+	/* Out of descriptors, the connection stays queued (EMFILE), as TCP's does. */
+	if (ssa_fd_program_room(fd) < 0 || (conn_fd = receive_record(fd, &rec, flags)) < 0)
 		return -1;
 	if ((flags & SOCK_NONBLOCK) && fcntl(conn_fd, F_SETFL, O_NONBLOCK) < 0) {
 		sys_close(conn_fd);
