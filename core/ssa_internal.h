@@ -160,6 +160,8 @@ struct ssa_sock {
 	struct sockaddr_storage connect_addrs[8];
 	socklen_t connect_lens[8];
 	unsigned naddrs, next_addr;
+	/* A name resolved off the caller's thread (ssa_connect.c): why it did not resolve. */
+	char resolve_why[SSA_HOSTNAME_MAX + 96];
 	int64_t deadline_ms; /* handshake or linger deadline, 0 = none */
 	struct ssa_sock *timer_prev, *timer_next;
 	struct ssa_sock *eng_prev, *eng_next; /* all sockets of this engine */
@@ -212,7 +214,8 @@ SSA_HIDDEN ssize_t ssa_api_sendto(int fd, const void *buf, size_t len, int flags
 SSA_HIDDEN int ssa_api_close(int fd);
 SSA_HIDDEN int ssa_api_is_tls(int fd);
 SSA_HIDDEN char *ssa_api_last_error(int fd, char *buf, size_t size);
-SSA_HIDDEN void ssa_begin_call(struct ssa_sock *s); /* an acting call clears TLS_ERROR */
+SSA_HIDDEN void ssa_begin_call(struct ssa_sock *s);
+SSA_HIDDEN void ssa_note_local_address(struct ssa_sock *s); /* an acting call clears TLS_ERROR */
 SSA_HIDDEN int ssa_remote_socket(int domain, int type);
 SSA_HIDDEN struct ssa_sock *ssa_remote_lookup(int fd);
 SSA_HIDDEN int ssa_remote_connect(struct ssa_sock *s, int fd, const struct sockaddr *addr,
