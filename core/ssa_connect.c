@@ -477,6 +477,7 @@ void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events)
 			return;
 		}
 		ssa_debug(s, "connect: TCP connected");
+		ssa_note_local_address(s);
 		if (ssa_handshake_begin(s) < 0) {
 			ssa_connect_done(s, s->error_errno ? s->error_errno : EPROTO);
 			return;
@@ -520,6 +521,7 @@ void ssa_connect_timeout(struct ssa_sock *s)
 void ssa_connect_done(struct ssa_sock *s, int err)
 {
 	ssa_debug(s, "connect done: %s", err ? strerror(err) : "ok");
+	ssa_note_local_address(s); /* T may go now: getsockname() answers as TCP's would */
 	ssa_engine_timer_set(s, 0);
 	while (s->nspares >
 	       0) /* the caller's spare TCP sockets (ssad): no address is left to try */

@@ -160,6 +160,9 @@ struct ssa_sock {
 	struct sockaddr_storage connect_addrs[8];
 	socklen_t connect_lens[8];
 	unsigned naddrs, next_addr;
+	/* T's local address as last seen, for getsockname() once T is gone; under lock. */
+	struct sockaddr_storage known_local;
+	socklen_t known_local_len;
 	/* A name resolved off the caller's thread (ssa_connect.c): why it did not resolve. */
 	char resolve_why[SSA_HOSTNAME_MAX + 96];
 	int64_t deadline_ms; /* handshake or linger deadline, 0 = none */
@@ -214,8 +217,8 @@ SSA_HIDDEN ssize_t ssa_api_sendto(int fd, const void *buf, size_t len, int flags
 SSA_HIDDEN int ssa_api_close(int fd);
 SSA_HIDDEN int ssa_api_is_tls(int fd);
 SSA_HIDDEN char *ssa_api_last_error(int fd, char *buf, size_t size);
-SSA_HIDDEN void ssa_begin_call(struct ssa_sock *s);
-SSA_HIDDEN void ssa_note_local_address(struct ssa_sock *s); /* an acting call clears TLS_ERROR */
+SSA_HIDDEN void ssa_begin_call(struct ssa_sock *s);         /* an acting call clears TLS_ERROR */
+SSA_HIDDEN void ssa_note_local_address(struct ssa_sock *s); /* for getsockname() */
 SSA_HIDDEN int ssa_remote_socket(int domain, int type);
 SSA_HIDDEN struct ssa_sock *ssa_remote_lookup(int fd);
 SSA_HIDDEN int ssa_remote_connect(struct ssa_sock *s, int fd, const struct sockaddr *addr,
