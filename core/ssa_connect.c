@@ -137,7 +137,6 @@ static void *resolver_main(void *arg)
 {
 	struct lookup *l = arg;
 
-	ssa_block_sigpipe();
 	(void)lookup_addresses(l->s, l); /* a failure goes to the engine in resolve_why */
 	if (ssa_engine_submit(l->s, SSA_CMD_CONNECT) < 0)
 		ssa_debug(l->s, "connect: the engine cannot take the resolved name");
