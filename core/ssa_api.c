@@ -39,15 +39,16 @@ static int create_tls_socket(int domain, int type, int net_fd)
 		ssa_fd_own(net_fd); /* from here on s holds it, and frees it with itself */
 	s->generation = ssa_engine_generation();
 	s->engine = ssa_engine_pick();
-	s->net_fd = net_fd >= 0
-			? net_fd
-			: ssa_fd_above_stdio(sys_socket(
-			      domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+	s->net_fd = net_fd >= 0 ? net_fd
+				: ssa_fd_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+						IPPROTO_TCP);
 	if (s->engine == NULL || s->net_fd < 0)
 		goto fail;
 	if (net_fd < 0)
 		ssa_fd_own(s->net_fd);
-	if (ssa_app_end_pair(type, &app_fd, &s->engine_fd) < 0 || fstat(app_fd, &st) < 0)
+	/* ssad passes A on to its caller: there it is the library's until then. */
+	if (ssa_app_end_pair(type, !ssa_serving_daemon, &app_fd, &s->engine_fd) < 0 ||
+	    fstat(app_fd, &st) < 0)
 		goto fail;
 	s->app_ino = st.st_ino;
 	if (ssa_policy_error() != NULL) {
@@ -166,8 +167,8 @@ int ssa_api_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		rc = ssa_fail(s, SSA_E_OPTION_VALUE, "bind() after connect() or listen()");
 	else if (addr != NULL && len >= sizeof(sa_family_t) && addr->sa_family != s->family)
 		rc = ssa_fail(s, SSA_E_FAMILY, "address family %d", addr->sa_family);
-	else
-		rc = sys_bind(s->net_fd, addr, len);
+	else if ((rc = sys_bind(s->net_fd, addr, len)) == 0)
+		ssa_note_local_address(s);
 	ssa_sock_unref(s);
 	return rc;
 }
@@ -181,6 +182,8 @@ int ssa_api_listen(int fd, int backlog)
 		return sys_listen(fd, backlog);
 	ssa_begin_call(s);
 	rc = s->remote ? ssa_remote_listen(s, fd, backlog) : ssa_listen_tls(s, backlog);
+	if (rc == 0 && !s->remote)
+		ssa_note_local_address(s);
 	ssa_sock_unref(s);
 	return rc;
 }
@@ -359,6 +362,50 @@ static int copy_address(const struct sockaddr_storage *ss, socklen_t n, struct s
 	return 0;
 }
 
+/* Whether T is this process's: in a forked child its number may be anything by now. */
+static bool net_fd_ours(const struct ssa_sock *s)
+{
+	return s->net_fd >= 0 && s->generation == ssa_engine_generation();
+}
+
+/*
+ * T's local address, kept for getsockname() after T is gone (a failed connect) or in a forked
+ * child: after bind(), listen(), and once TCP is connected (the engine).
+ */
+void ssa_note_local_address(struct ssa_sock *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t n = sizeof(ss);
+
+	if (!net_fd_ours(s) || sys_getsockname(s->net_fd, (struct sockaddr *)&ss, &n) < 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->known_local = ss;
+	s->known_local_len = n;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Before the handshake, as TCP answers: T's address, else the last one known, else the
+ * unspecified address and port 0 of a socket never bound.  Called with s->lock held.
+ */
+static void local_before_handshake(struct ssa_sock *s, struct sockaddr_storage *ss, socklen_t *n)
+{
+	if (net_fd_ours(s) && sys_getsockname(s->net_fd, (struct sockaddr *)ss, n) == 0) {
+		s->known_local = *ss;
+		s->known_local_len = *n;
+		return;
+	}
+	if (s->known_local_len > 0) {
+		*ss = s->known_local;
+		*n = s->known_local_len;
+		return;
+	}
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = (sa_family_t)s->family;
+	*n = s->family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
 /* The real TCP addresses: from the handshake's snapshot, or from T before it. */
 static int tls_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 {
@@ -382,7 +429,8 @@ static int tls_name(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 	} else if (peer) {
 		rc = -1;
 	} else {
-		rc = s->net_fd >= 0 ? sys_getsockname(s->net_fd, (struct sockaddr *)&ss, &n) : -1;
+		local_before_handshake(s, &ss, &n);
+		rc = 0;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc < 0)

@@ -12,7 +12,10 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -36,15 +39,44 @@ static int check_family(struct ssa_sock *s, const struct sockaddr *addr, socklen
 	return 0;
 }
 
-/* AF_HOSTNAME: the name becomes the name verified, and each of its addresses is tried. */
-static int resolve_hostname(struct ssa_sock *s, const struct sockaddr *addr, socklen_t len)
+/* An AF_HOSTNAME destination, to be resolved now or by a resolver thread. */
+struct lookup {
+	struct ssa_sock *s; /* referenced while a resolver thread has it */
+	char name[SSA_HOSTNAME_MAX + 1];
+	char port[8];
+};
+
+/*
+ * The name's addresses into s, up to eight; on failure the reason into s->resolve_why, for
+ * TLS_ERROR.  Touches nothing the engine uses until the engine is told.
+ */
+static int lookup_addresses(struct ssa_sock *s, const struct lookup *l)
 {
-	const struct sockaddr_host *h = (const struct sockaddr_host *)addr;
 	struct addrinfo hints = {.ai_family = s->family, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res, *ai;
-	char name[SSA_HOSTNAME_MAX + 1], port[8];
+	int rc = getaddrinfo(l->name, l->port, &hints, &res);
+
+	s->naddrs = 0;
+	if (rc != 0) {
+		snprintf(s->resolve_why, sizeof(s->resolve_why), "%s: %s", l->name,
+			 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	s->resolve_why[0] = '\0';
+	for (ai = res; ai != NULL && s->naddrs < 8; ai = ai->ai_next) {
+		memcpy(&s->connect_addrs[s->naddrs], ai->ai_addr, ai->ai_addrlen);
+		s->connect_lens[s->naddrs++] = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* AF_HOSTNAME: the name becomes the name verified, and each of its addresses is tried. */
+static int parse_hostname(struct ssa_sock *s, const struct sockaddr *addr, socklen_t len,
+			  struct lookup *l)
+{
+	const struct sockaddr_host *h = (const struct sockaddr_host *)addr;
 	size_t max = len - offsetof(struct sockaddr_host, sin_addr);
-	int rc;
 
 	if (len <= offsetof(struct sockaddr_host, sin_addr))
 		return ssa_fail(s, SSA_E_ADDRESS, "sockaddr_host too short");
@@ -53,28 +85,45 @@ static int resolve_hostname(struct ssa_sock *s, const struct sockaddr *addr, soc
 	if (memchr(h->sin_addr.name, '\0', max) == NULL)
 		return ssa_fail(s, SSA_E_ADDRESS,
 				"host name is not NUL-terminated within %zu bytes", max);
-	snprintf(name, sizeof(name), "%s", (const char *)h->sin_addr.name);
-	if (!ssa_valid_hostname(name))
-		return ssa_fail(s, SSA_E_ADDRESS, "\"%.64s\" is not a host name", name);
-	snprintf(port, sizeof(port), "%u", ntohs(h->sin_port));
-	rc = getaddrinfo(name, port, &hints, &res);
-	if (rc != 0)
-		return ssa_fail(s, SSA_E_RESOLVE, "%s: %s", name, gai_strerror(rc));
-	s->naddrs = 0;
-	for (ai = res; ai != NULL && s->naddrs < 8; ai = ai->ai_next) {
-		memcpy(&s->connect_addrs[s->naddrs], ai->ai_addr, ai->ai_addrlen);
-		s->connect_lens[s->naddrs++] = ai->ai_addrlen;
-	}
-	freeaddrinfo(res);
+	snprintf(l->name, sizeof(l->name), "%s", (const char *)h->sin_addr.name);
+	if (!ssa_valid_hostname(l->name))
+		return ssa_fail(s, SSA_E_ADDRESS, "\"%.64s\" is not a host name", l->name);
+	snprintf(l->port, sizeof(l->port), "%u", ntohs(h->sin_port));
 	if (s->opts.hostname[0] == '\0')
-		snprintf(s->opts.hostname, sizeof(s->opts.hostname), "%s", name);
+		snprintf(s->opts.hostname, sizeof(s->opts.hostname), "%s", l->name);
 	return 0;
 }
 
-static int set_destinations(struct ssa_sock *s, const struct sockaddr *addr, socklen_t len)
+/*
+ * The destinations of connect().  A name is resolved here, in the caller's thread, only when
+ * the caller waits anyway (a blocking socket): otherwise *later gets the lookup to hand to a
+ * resolver thread, so that connect() returns EINPROGRESS at once.
+ */
+static int set_destinations(struct ssa_sock *s, const struct sockaddr *addr, socklen_t len,
+			    bool nonblocking, struct lookup **later)
 {
-	if (addr != NULL && len >= sizeof(sa_family_t) && addr->sa_family == AF_HOSTNAME)
-		return resolve_hostname(s, addr, len);
+	int rc;
+
+	*later = NULL;
+	if (addr != NULL && len >= sizeof(sa_family_t) && addr->sa_family == AF_HOSTNAME) {
+		struct lookup *l = calloc(1, sizeof(*l));
+
+		if (l == NULL)
+			return ssa_fail(s, SSA_E_RESOURCES, NULL);
+		if (parse_hostname(s, addr, len, l) < 0) {
+			free(l);
+			return -1;
+		}
+		if (nonblocking) {
+			*later = l;
+			return 0;
+		}
+		rc = lookup_addresses(s, l) < 0 ? ssa_fail(s, SSA_E_RESOLVE, "%s", s->resolve_why)
+						: 0;
+		s->resolve_why[0] = '\0'; /* told: a connect() to an address may follow */
+		free(l);
+		return rc;
+	}
 	if (check_family(s, addr, len) < 0)
 		return -1;
 	memcpy(&s->connect_addrs[0], addr,
@@ -82,6 +131,50 @@ static int set_destinations(struct ssa_sock *s, const struct sockaddr *addr, soc
 	s->connect_lens[0] = len;
 	s->naddrs = 1;
 	return 0;
+}
+
+static void *resolver_main(void *arg)
+{
+	struct lookup *l = arg;
+
+	(void)lookup_addresses(l->s, l); /* a failure goes to the engine in resolve_why */
+	if (ssa_engine_submit(l->s, SSA_CMD_CONNECT) < 0)
+		ssa_debug(l->s, "connect: the engine cannot take the resolved name");
+	ssa_sock_unref(l->s);
+	free(l);
+	return NULL;
+}
+
+/*
+ * The engine starts the connection: at once, or once a resolver thread has the name's
+ * addresses (or knows it has none), so that no program thread waits for the name service.
+ * Without a thread to spare the name is resolved here after all.
+ */
+static int begin_connect(struct ssa_sock *s, struct lookup *later)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t tid;
+	int rc = -1;
+
+	if (later == NULL)
+		return ssa_engine_submit(s, SSA_CMD_CONNECT);
+	later->s = s;
+	ssa_sock_ref(s);
+	sigfillset(&all); /* the program's signals are for the program's threads */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_attr_init(&attr) == 0) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&tid, &attr, resolver_main, later);
+		pthread_attr_destroy(&attr);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		return 0;
+	ssa_sock_unref(s);
+	(void)lookup_addresses(s, later);
+	free(later);
+	return ssa_engine_submit(s, SSA_CMD_CONNECT);
 }
 
 /*
@@ -202,7 +295,7 @@ static int connect_refused_by_state(struct ssa_sock *s)
  * TLS_EARLY_DATA: like TCP_FASTOPEN_CONNECT, connect() succeeds at once and A is writable; the
  * engine takes what the application wrote by the time TCP is up as early data.
  */
-static int connect_now_handshake_later(struct ssa_sock *s)
+static int connect_now_handshake_later(struct ssa_sock *s, struct lookup *later)
 {
 	if (s->app_dup >= 0)
 		ssa_fd_own(s->app_dup); /* A stays open (no HUP) until the handshake is over */
@@ -211,7 +304,7 @@ static int connect_now_handshake_later(struct ssa_sock *s)
 	s->role = SSA_CLIENT;
 	s->pending_error = EINPROGRESS;
 	pthread_mutex_unlock(&s->lock);
-	if (ssa_engine_submit(s, SSA_CMD_CONNECT) < 0)
+	if (begin_connect(s, later) < 0)
 		return ssa_fail(s, SSA_E_ENGINE, NULL);
 	return 0;
 }
@@ -220,6 +313,7 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 {
 	/* ssad never waits: the application's library does, on its own descriptor. */
 	bool nonblocking = ssa_serving_daemon || (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+	struct lookup *later = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -229,18 +323,21 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 		return connect_refused_by_state(s);
 	if (s->generation != ssa_engine_generation())
 		return ssa_fail(s, SSA_E_INHERITED, NULL);
-	if (!s->upgrade && set_destinations(s, addr, len) < 0)
+	if (!s->upgrade && set_destinations(s, addr, len, nonblocking, &later) < 0)
 		return -1;
-	s->app_dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	s->app_dup = ssa_fd_dup(fd);
 	ssa_debug(s, "connect: called");
 	if (s->opts.early_data && !s->upgrade)
-		return connect_now_handshake_later(s);
+		return connect_now_handshake_later(s, later);
 	if (s->app_dup < 0 || hold_writability(s, fd) < 0) {
 		int err = errno;
 
 		if (s->app_dup >= 0) /* our copy of A would keep it open for ever */
 			sys_close(s->app_dup);
 		s->app_dup = -1;
+		free(later);
+		if (err == EMFILE || err == ENFILE)
+			return ssa_fail(s, SSA_E_DESCRIPTORS, "%s", strerror(err));
 		return ssa_fail_errno(s, SSA_E_RESOURCES, err, "cannot prepare the socket: %s",
 				      strerror(err));
 	}
@@ -251,7 +348,7 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 		s->role = SSA_CLIENT;
 	s->pending_error = EINPROGRESS;
 	pthread_mutex_unlock(&s->lock);
-	if (ssa_engine_submit(s, SSA_CMD_CONNECT) < 0)
+	if (begin_connect(s, later) < 0)
 		return ssa_fail(s, SSA_E_ENGINE, NULL);
 	if (nonblocking) {
 		errno = EINPROGRESS;
@@ -273,7 +370,7 @@ static int renew_net_socket(struct ssa_sock *s)
 	if (ssa_serving_daemon)
 		fd = s->nspares > 0 ? s->spare_fds[--s->nspares] : (errno = ENETUNREACH, -1);
 	else
-		fd = sys_socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		fd = ssa_fd_socket(s->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	if (ssa_serving_daemon)
@@ -318,6 +415,11 @@ static void try_next_address(struct ssa_sock *s, int last_err)
 void ssa_connect_start(struct ssa_sock *s)
 {
 	ssa_debug(s, "connect: engine starts");
+	if (s->resolve_why[0] != '\0') { /* a resolver thread found no address */
+		ssa_fail(s, SSA_E_RESOLVE, "%s", s->resolve_why);
+		ssa_connect_done(s, EHOSTUNREACH);
+		return;
+	}
 	if (s->upgrade) { /* T is connected: the handshake starts when it polls writable */
 		ssa_engine_timer_set(s, ssa_now_ms() + ssa_current_policy()->handshake_timeout_ms);
 		ssa_engine_set_events(s, EPOLLOUT, 0);
@@ -374,6 +476,7 @@ void ssa_connect_net_ready(struct ssa_sock *s, uint32_t events)
 			return;
 		}
 		ssa_debug(s, "connect: TCP connected");
+		ssa_note_local_address(s);
 		if (ssa_handshake_begin(s) < 0) {
 			ssa_connect_done(s, s->error_errno ? s->error_errno : EPROTO);
 			return;
@@ -415,6 +518,7 @@ void ssa_connect_timeout(struct ssa_sock *s)
 void ssa_connect_done(struct ssa_sock *s, int err)
 {
 	ssa_debug(s, "connect done: %s", err ? strerror(err) : "ok");
+	ssa_note_local_address(s); /* T may go now: getsockname() answers as TCP's would */
 	ssa_engine_timer_set(s, 0);
 	while (s->nspares >
 	       0) /* the caller's spare TCP sockets (ssad): no address is left to try */

@@ -485,8 +485,10 @@ static struct ssa_engine *engine_start(void)
 
 	if (e == NULL)
 		return NULL;
-	e->epfd = ssa_fd_above_stdio(epoll_create1(EPOLL_CLOEXEC));
-	e->evfd = ssa_fd_above_stdio(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	ssa_fd_room_enter(); /* in the library's range of descriptors (ssa_fdset.c) */
+	e->epfd = ssa_fd_lift(epoll_create1(EPOLL_CLOEXEC));
+	e->evfd = ssa_fd_lift(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+	ssa_fd_room_leave();
 	e->scratch = malloc(SSA_SCRATCH_SIZE);
 	if (e->epfd < 0 || e->evfd < 0 || e->scratch == NULL)
 		goto fail;

@@ -37,6 +37,7 @@
 	X(SSA_E_ALREADY, EALREADY, "connection already in progress")                               \
 	X(SSA_E_ISCONN, EISCONN, "socket is already connected")                                    \
 	X(SSA_E_RESOURCES, ENOMEM, "out of resources")                                             \
+	X(SSA_E_DESCRIPTORS, EMFILE, "no descriptor left")                                         \
 	X(SSA_E_ENGINE, EIO, "TLS engine unavailable")                                             \
 	X(SSA_E_FAMILY, EAFNOSUPPORT, "address family not supported for TLS")                      \
 	X(SSA_E_INHERITED, EOPNOTSUPP, "socket's TLS engine belongs to another process")           \

@@ -25,16 +25,19 @@ static void fork_prepare(void)
 {
 	ssa_table_lock_for_fork();
 	ssa_engine_fork_prepare();
+	ssa_fd_room_lock_for_fork(); /* the child starts with the program's own limit */
 }
 
 static void fork_parent(void)
 {
+	ssa_fd_room_unlock_after_fork();
 	ssa_engine_fork_parent();
 	ssa_table_unlock_after_fork();
 }
 
 static void fork_child(void)
 {
+	ssa_fd_room_unlock_after_fork();
 	ssa_remote_fork_child();
 	ssa_revocation_fork_child();
 	ssa_engine_fork_child();

@@ -169,6 +169,11 @@ struct ssa_sock {
 	struct sockaddr_storage connect_addrs[8];
 	socklen_t connect_lens[8];
 	unsigned naddrs, next_addr;
+	/* T's local address as last seen, for getsockname() once T is gone; under lock. */
+	struct sockaddr_storage known_local;
+	socklen_t known_local_len;
+	/* A name resolved off the caller's thread (ssa_connect.c): why it did not resolve. */
+	char resolve_why[SSA_HOSTNAME_MAX + 96];
 	int64_t deadline_ms; /* handshake or linger deadline, 0 = none */
 	struct ssa_sock *timer_prev, *timer_next;
 	struct ssa_sock *eng_prev, *eng_next; /* all sockets of this engine */
@@ -230,7 +235,8 @@ SSA_HIDDEN ssize_t ssa_api_sendto(int fd, const void *buf, size_t len, int flags
 SSA_HIDDEN int ssa_api_close(int fd);
 SSA_HIDDEN int ssa_api_is_tls(int fd);
 SSA_HIDDEN char *ssa_api_last_error(int fd, char *buf, size_t size);
-SSA_HIDDEN void ssa_begin_call(struct ssa_sock *s); /* an acting call clears TLS_ERROR */
+SSA_HIDDEN void ssa_begin_call(struct ssa_sock *s);         /* an acting call clears TLS_ERROR */
+SSA_HIDDEN void ssa_note_local_address(struct ssa_sock *s); /* for getsockname() */
 SSA_HIDDEN int ssa_remote_socket(int domain, int type);
 SSA_HIDDEN struct ssa_sock *ssa_remote_lookup(int fd);
 SSA_HIDDEN int ssa_remote_connect(struct ssa_sock *s, int fd, const struct sockaddr *addr,
@@ -272,6 +278,19 @@ SSA_HIDDEN void ssa_fd_own(int fd);
 SSA_HIDDEN void ssa_fd_disown(int fd);
 SSA_HIDDEN void ssa_fd_close_all_owned(void);
 SSA_HIDDEN int ssa_fd_close_owned(int fd);
+/*
+ * The library's descriptors live above the program's soft limit and FD_SETSIZE (ssa_fdset.c):
+ * made inside the room (which raises the soft limit for its span), then lifted.
+ */
+SSA_HIDDEN void ssa_fd_room_enter(void);
+SSA_HIDDEN void ssa_fd_room_leave(void);
+SSA_HIDDEN void ssa_fd_room_lock_for_fork(void);
+SSA_HIDDEN void ssa_fd_room_unlock_after_fork(void);
+SSA_HIDDEN int ssa_fd_lift(int fd);
+SSA_HIDDEN int ssa_fd_dup(int fd);
+SSA_HIDDEN int ssa_fd_socket(int domain, int type, int protocol);
+SSA_HIDDEN bool ssa_fd_within_program_limit(int fd);
+SSA_HIDDEN int ssa_fd_program_room(int any_fd) SSA_MUST_USE;
 
 /* --- socket registry (ssa_table.c) --- */
 SSA_HIDDEN int ssa_table_insert(struct ssa_sock *s, int app_fd) SSA_MUST_USE;
@@ -301,7 +320,8 @@ SSA_HIDDEN int ssa_fail(struct ssa_sock *s, enum ssa_error_code code, const char
 SSA_HIDDEN int ssa_fail_errno(struct ssa_sock *s, enum ssa_error_code code, int err,
 			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 SSA_HIDDEN void ssa_opts_free(struct ssa_opts *o);
-SSA_HIDDEN int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd) SSA_MUST_USE;
+SSA_HIDDEN int ssa_app_end_pair(int type_flags, bool for_program, int *app_fd,
+				int *engine_fd) SSA_MUST_USE;
 
 /* --- the daemon backend's guard byte in E (ssa_sentinel.c); no-ops in-process --- */
 SSA_HIDDEN int ssa_guard_plant(int app_fd, int engine_fd);

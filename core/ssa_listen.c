@@ -212,7 +212,7 @@ static struct ssa_sock *adopt_tcp(struct ssa_sock *s, int tcp_fd)
 	c->role = SSA_SERVER;
 	c->state = SSA_CONNECTING;
 	c->generation = s->generation;
-	if (ssa_app_end_pair(SOCK_CLOEXEC, &app_fd, &c->engine_fd) < 0)
+	if (ssa_app_end_pair(SOCK_CLOEXEC, false, &app_fd, &c->engine_fd) < 0)
 		goto fail;
 	c->app_dup = app_fd; /* the A to hand over; owned by us until accept() takes it */
 	ssa_fd_own(app_fd);
@@ -230,6 +230,17 @@ fail:
 	return NULL;
 }
 
+/* The TCP connection, in the library's range of descriptors (ssa_fdset.c). */
+static int accept_tcp(struct ssa_sock *s)
+{
+	int fd;
+
+	ssa_fd_room_enter();
+	fd = ssa_fd_lift(sys_accept4(s->net_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+	ssa_fd_room_leave();
+	return fd;
+}
+
 void ssa_listen_net_ready(struct ssa_sock *s)
 {
 	struct ssa_listener *l = s->listener;
@@ -244,8 +255,7 @@ void ssa_listen_net_ready(struct ssa_sock *s)
 		pthread_mutex_unlock(&s->lock);
 		if (!room)
 			break; /* the rest waits in the kernel's backlog, or is refused there */
-		fd = ssa_fd_above_stdio(
-		    sys_accept4(s->net_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+		fd = accept_tcp(s);
 		if (fd < 0)
 			break;
 		c = adopt_tcp(s, fd);
@@ -529,6 +539,9 @@ int ssa_accept_tls(struct ssa_sock *s, int fd, struct sockaddr *addr, socklen_t 
 		return ssa_fail(s, SSA_E_OPTION_VALUE, "unknown accept4() flags 0x%x", flags);
 	if (s->service_gone)
 		return ssa_remote_listener_gone(s, fd);
+	/* Out of descriptors, the connection stays queued (EMFILE), as TCP's does. */
+	if (ssa_fd_program_room(fd) < 0)
+		return -1;
 	if ((conn_fd = receive_record(fd, &rec, flags)) < 0) {
 		/* The other end of the pair is gone: for ssad's listener, ssad is (ssa_remote.c).
 		 */

@@ -88,7 +88,7 @@ static struct conn dial(void)
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return errno = ENAMETOOLONG, c;
 	memcpy(sun.sun_path, path, strlen(path));
-	fd = ssa_fd_above_stdio(sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	fd = ssa_fd_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return c;
 	if (sys_connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || fstat(fd, &st) < 0) {
@@ -297,9 +297,14 @@ int ssa_remote_socket(int domain, int type)
 		return errno = EAFNOSUPPORT, -1;
 	if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
 		return errno = EPROTONOSUPPORT, -1;
-	tcp = sys_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	/* Ours only until ssad has it; A, which comes back, must find a number free. */
+	tcp = ssa_fd_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (tcp < 0)
 		return -1;
+	if (ssa_fd_program_room(tcp) < 0) {
+		sys_close(tcp);
+		return errno = EMFILE, -1;
+	}
 	c.fds[c.nfds++] = tcp;
 	err = transact(&c, ECONNREFUSED);
 	sys_close(tcp);
@@ -370,7 +375,8 @@ static bool blocking(int fd)
 static void add_spares(struct call *c, int domain)
 {
 	while (c->nfds < 4) {
-		int t = sys_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+		int t =
+		    ssa_fd_socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 
 		if (t < 0)
 			break;

@@ -184,20 +184,54 @@ int ssa_fail_errno(struct ssa_sock *s, enum ssa_error_code code, int err, const 
 }
 
 /*
- * The application's end A and the engine's end E.  A carries the caller's SOCK_NONBLOCK and
- * SOCK_CLOEXEC; E is always non-blocking and close-on-exec.
+ * A pair made in the room (ssa_fdset.c): E goes to the library's range; A, when it is the
+ * program's own descriptor, must be one the program's limit allows, and runs out with EMFILE
+ * as a socket() of the program's would.
  */
-int ssa_app_end_pair(int type_flags, int *app_fd, int *engine_fd)
+static int make_pair(bool for_program, int sv[2])
+{
+	int rc = -1;
+
+	ssa_fd_room_enter();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		goto out;
+	if (for_program && !ssa_fd_within_program_limit(sv[0])) {
+		sys_close(sv[0]);
+		sys_close(sv[1]);
+		errno = EMFILE;
+		goto out;
+	}
+	if (!for_program)
+		sv[0] = ssa_fd_lift(sv[0]);
+	sv[1] = ssa_fd_lift(sv[1]);
+	if (sv[0] < 0 || sv[1] < 0) {
+		int err = errno;
+
+		if (sv[0] >= 0)
+			sys_close(sv[0]);
+		if (sv[1] >= 0)
+			sys_close(sv[1]);
+		errno = err;
+		goto out;
+	}
+	rc = 0;
+out:
+	ssa_fd_room_leave();
+	return rc;
+}
+
+/*
+ * The application's end A and the engine's end E.  A carries the caller's SOCK_NONBLOCK and
+ * SOCK_CLOEXEC; E is always non-blocking and close-on-exec.  for_program: A is the program's
+ * descriptor from now on (socket()); otherwise the library holds it until it passes it on
+ * (an accepted connection, or ssad's A for its caller), in the library's range.
+ */
+int ssa_app_end_pair(int type_flags, bool for_program, int *app_fd, int *engine_fd)
 {
 	int sv[2];
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (make_pair(for_program, sv) < 0)
 		return -1;
-	sv[1] = ssa_fd_above_stdio(sv[1]);
-	if (sv[1] < 0) {
-		sys_close(sv[0]);
-		return -1;
-	}
 	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0)
 		goto fail;
 	if (!(type_flags & SOCK_CLOEXEC) && fcntl(sv[0], F_SETFD, 0) < 0)

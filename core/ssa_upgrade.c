@@ -67,13 +67,13 @@ static int swap_in_app_end(struct ssa_sock *s, int fd)
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), app, eng;
 	struct stat st;
 
-	if (fl < 0 || fdfl < 0 || (s->net_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+	if (fl < 0 || fdfl < 0 || (s->net_fd = ssa_fd_dup(fd)) < 0)
 		return -1;
 	ssa_fd_own(s->net_fd);
 	if (fcntl(s->net_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    ssa_app_end_pair((fl & O_NONBLOCK ? SOCK_NONBLOCK : 0) |
 				 (fdfl & FD_CLOEXEC ? SOCK_CLOEXEC : 0),
-			     &app, &eng) < 0)
+			     false, &app, &eng) < 0)
 		return -1;
 	s->engine_fd = eng;
 	if (fstat(app, &st) < 0 || dup3(app, fd, fdfl & FD_CLOEXEC ? O_CLOEXEC : 0) < 0) {
