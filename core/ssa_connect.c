@@ -318,6 +318,8 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 
 	pthread_mutex_lock(&s->lock);
 	rc = s->state == SSA_NEW ? 0 : -1;
+	if (rc == 0)
+		ssa_revocation_take_sockets(s); /* ssad: the caller's, for its checks */
 	pthread_mutex_unlock(&s->lock);
 	if (rc < 0)
 		return connect_refused_by_state(s);

@@ -115,6 +115,8 @@ int ssa_sendto_tls(struct ssa_sock *s, int fd, const void *buf, size_t len,
 	if (len > 0 && ssa_buf_append(&s->early, buf, len) < 0)
 		return ssa_fail(s, SSA_E_RESOURCES, NULL);
 	rc = ssa_connect_tls(s, fd, addr, addrlen);
+	if (rc < 0 && errno == EINPROGRESS && ssa_serving_daemon)
+		return -1; /* the caller's library waits if A blocks, and counts len sent */
 	if (rc == 0 || errno == EINPROGRESS)
 		return (int)len;
 	return -1;

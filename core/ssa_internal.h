@@ -366,7 +366,10 @@ SSA_HIDDEN bool ssa_revocation_wanted(const struct ssa_sock *s);
 SSA_HIDDEN void ssa_revocation_configure_client(SSL_CTX *ctx);
 SSA_HIDDEN void ssa_revocation_prepare(struct ssa_sock *s);
 SSA_HIDDEN int ssa_revocation_start(struct ssa_sock *s);
-SSA_HIDDEN bool ssa_revocation_fetches(struct ssa_sock *s); /* ssad: wants the caller's sockets */
+SSA_HIDDEN bool ssa_revocation_fetches(const struct ssa_sock *s); /* ssad: wants sockets */
+/* ssad: a request's fetch sockets, for the handshake it starts in this thread (NULL: none). */
+SSA_HIDDEN void ssa_revocation_supply_sockets(int *fds, unsigned n);
+SSA_HIDDEN void ssa_revocation_take_sockets(struct ssa_sock *s); /* under s->lock, s new */
 SSA_HIDDEN void ssa_revocation_drop_sockets(struct ssa_sock *s);
 SSA_HIDDEN int ssa_revocation_verdict(struct ssa_sock *s);
 SSA_HIDDEN void ssa_revocation_fork_child(void);

@@ -10,6 +10,12 @@
  * socket by that open file, never by a number or a TLS_ID, so a process can act only on
  * sockets it holds.  Who is calling (user, executable, hence the profile) ssad learns from the
  * kernel when the connection is accepted, never from the request.
+ *
+ * Every request that starts a handshake (CONNECT, SENDTO, UPGRADE) ends with c fresh TCP
+ * sockets of the caller's, for the revocation fetches (OCSP, CRLs) of its checks: ssad makes
+ * none of its own for a caller, so a fetch reaches what the caller may reach.  One whose
+ * checks fetch and that brought none is refused before it does anything, EAGAIN with a = how
+ * many to send: the caller sends it again with them.
  */
 #ifndef SSA_PROTO_H
 #define SSA_PROTO_H
@@ -28,13 +34,15 @@ enum ssa_op {
 	SSA_OP_GETSOCKOPT,   /* fds: A; a level, b name, c room; reply a = optlen, data */
 	SSA_OP_NET_FD,       /* fds: A; a = 1 for bind() (checks), 2 for an option; reply: T */
 	SSA_OP_LISTEN,       /* fds: A; a backlog */
-	SSA_OP_CONNECT,      /* fds: A, spare TCP sockets, then c for revocation fetches; data:
-			      * the address; EAGAIN with a = count: send that many for fetches */
+	SSA_OP_CONNECT,      /* fds: A, spare TCP sockets, then c fetch sockets (below); data:
+				the address */
 	SSA_OP_CONNECT_WAIT, /* fds: A; reply EINPROGRESS while the handshake runs */
-	SSA_OP_SENDTO,       /* fds: A; a address length; data: address, then bytes */
+	SSA_OP_SENDTO,       /* MSG_FASTOPEN: fds: A, then c fetch sockets; a address length;
+				data: address, then bytes */
 	SSA_OP_SHUTDOWN,     /* fds: A; a how */
 	SSA_OP_NAME,         /* fds: A; a = 1 peer, 0 local; reply data: the address */
-	SSA_OP_UPGRADE,      /* fds: the connected TCP socket; data: the name; reply: A */
+	SSA_OP_UPGRADE,      /* fds: the connected TCP socket, then c fetch sockets; data: the
+				name; reply: A */
 	SSA_OP_LOOKUP,       /* fds: any descriptor; reply id and state if it is ssad's */
 	SSA_OP_CLOSE,        /* fds: A, about to be closed; on rc 0 the caller closes it, then
 				sends one byte (SSA_CLOSE_DONE) on the same connection */

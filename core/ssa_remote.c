@@ -407,11 +407,37 @@ static void add_fetch_sockets(struct call *c, int count)
 	}
 }
 
-/* How many fetch sockets the last connect asked for: sent with every connect from then on. */
+/* How many fetch sockets ssad last asked for: sent with every handshake from then on. */
 static int fetch_sockets_wanted;
 
-static int connect_once(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len,
-			int fetch)
+/*
+ * One request that starts a handshake (connect, sendto with MSG_FASTOPEN, STARTTLS), its
+ * fetch sockets last.  A request that came without them when its checks fetch is sent back
+ * (EAGAIN with a = count) before it has done anything: then once more, with them.  The fetch
+ * sockets are closed here once sent; the caller's own descriptors stay.  As transact().
+ */
+static int handshake_transact(struct call *c, int gone_errno)
+{
+	int before = c->nfds;
+
+	for (int round = 0;; round++) {
+		int rc;
+
+		add_fetch_sockets(c, __atomic_load_n(&fetch_sockets_wanted, __ATOMIC_RELAXED));
+		rc = transact(c, gone_errno);
+		for (int i = before; i < c->nfds; i++)
+			sys_close(c->fds[i]);
+		c->nfds = before;
+		if (rc < 0 || round > 0 || c->req.c > 0 || c->rep.rc >= 0 || c->rep.err != EAGAIN ||
+		    c->rep.a <= 0)
+			return rc;
+		if (c->out_fd >= 0)
+			sys_close(c->out_fd);
+		__atomic_store_n(&fetch_sockets_wanted, c->rep.a, __ATOMIC_RELAXED);
+	}
+}
+
+int ssa_remote_connect(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct call c = {.req = {.op = SSA_OP_CONNECT, .data_len = len}, .data = addr};
 	int rc;
@@ -421,30 +447,12 @@ static int connect_once(struct ssa_sock *s, int fd, const struct sockaddr *addr,
 	c.fds[c.nfds++] = fd;
 	if (c.req.data_len >= sizeof(sa_family_t) && addr->sa_family == AF_HOSTNAME)
 		add_spares(&c, s->family);
-	add_fetch_sockets(&c, fetch);
-	if (transact(&c, ECONNRESET) < 0)
+	if (handshake_transact(&c, ECONNRESET) < 0)
 		rc = ssa_fail(s, SSA_E_DAEMON_GONE, "%s", daemon_path());
 	else
 		rc = result(s, &c);
 	for (int i = 1; i < c.nfds; i++)
 		sys_close(c.fds[i]);
-	if (rc < 0 && errno == EAGAIN && c.rep.a > 0 && c.req.c == 0) {
-		__atomic_store_n(&fetch_sockets_wanted, c.rep.a, __ATOMIC_RELAXED);
-		return -2; /* again, with them */
-	}
-	return rc;
-}
-
-int ssa_remote_connect(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
-{
-	int rc = connect_once(s, fd, addr, len,
-			      __atomic_load_n(&fetch_sockets_wanted, __ATOMIC_RELAXED));
-
-	if (rc == -2)
-		rc = connect_once(s, fd, addr, len,
-				  __atomic_load_n(&fetch_sockets_wanted, __ATOMIC_RELAXED));
-	if (rc == -2)
-		rc = (errno = EAGAIN, -1);
 	if (rc < 0 && errno == EINPROGRESS && blocking(fd))
 		return wait_remote_handshake(s, fd);
 	return rc;
@@ -651,7 +659,11 @@ ssize_t ssa_remote_sendto(struct ssa_sock *s, int fd, const void *buf, size_t le
 		memcpy(data + addrlen, buf, len);
 	c.data = data;
 	c.req.data_len = (uint32_t)(addrlen + len);
-	rc = call_on(s, fd, &c);
+	c.fds[c.nfds++] = fd;
+	if (handshake_transact(&c, ECONNRESET) < 0)
+		rc = ssa_fail(s, SSA_E_DAEMON_GONE, "%s", daemon_path());
+	else
+		rc = result(s, &c);
 	free(data);
 	if (rc < 0 && errno == EINPROGRESS && blocking(fd) && wait_remote_handshake(s, fd) < 0)
 		return -1;
@@ -735,7 +747,7 @@ int ssa_remote_upgrade(int fd, const void *val, socklen_t len)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct ssa_sock *s;
-	bool block = blocking(fd);
+	bool block = blocking(fd), client = val != NULL && len > 0 && *(const char *)val != '\0';
 
 	if (fdflags < 0 || sys_getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return -1;
@@ -743,7 +755,8 @@ int ssa_remote_upgrade(int fd, const void *val, socklen_t len)
 	if (len > SSA_PROTO_MAX_DATA)
 		return errno = EINVAL, -1;
 	c.fds[c.nfds++] = fd;
-	if (transact(&c, ECONNREFUSED) < 0)
+	/* a client's checks may fetch; a server's check nothing */
+	if ((client ? handshake_transact(&c, ECONNREFUSED) : transact(&c, ECONNREFUSED)) < 0)
 		return -1;
 	if (result(NULL, &c) < 0 && errno != EINPROGRESS) {
 		if (c.out_fd >= 0)

@@ -879,10 +879,40 @@ int ssa_revocation_start(struct ssa_sock *s)
 	return 0;
 }
 
-/* ssad, before a connect: true if its checks fetch, so the caller's sockets must come too. */
-bool ssa_revocation_fetches(struct ssa_sock *s)
+/*
+ * ssad, before a request that starts a handshake: true if its checks fetch, so the caller's
+ * sockets must come too.  s NULL: the socket the request makes (STARTTLS), with the policy's
+ * settings, since nothing can tighten them before it exists.
+ */
+bool ssa_revocation_fetches(const struct ssa_sock *s)
 {
-	return s->opts.rev_ocsp || s->opts.rev_crl;
+	const struct ssa_policy *p = ssa_current_policy();
+
+	return s != NULL ? s->opts.rev_ocsp || s->opts.rev_crl : p->rev_ocsp || p->rev_crl;
+}
+
+/* ssad: the caller's sockets that came with the request this thread is serving. */
+static __thread int *supplied;
+static __thread unsigned nsupplied;
+
+void ssa_revocation_supply_sockets(int *fds, unsigned n)
+{
+	supplied = fds;
+	nsupplied = fds != NULL ? n : 0;
+}
+
+/*
+ * Under s->lock, s new: the supplied sockets become s's, for its checks.  One place for every
+ * request that starts a handshake (connect, sendto, STARTTLS), before the engine can ask.
+ */
+void ssa_revocation_take_sockets(struct ssa_sock *s)
+{
+	for (unsigned i = 0; i < nsupplied && s->nfetch < SSA_REV_FETCH_FDS; i++)
+		if (supplied[i] >= 0) {
+			s->fetch_fds[s->nfetch++] = supplied[i];
+			ssa_fd_own(supplied[i]);
+			supplied[i] = -1; /* the request no longer closes it */
+		}
 }
 
 void ssa_revocation_drop_sockets(struct ssa_sock *s)

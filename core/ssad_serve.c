@@ -375,31 +375,42 @@ static bool is_fetch_socket(int fd)
 }
 
 /*
- * The last c descriptors: the caller's sockets for revocation fetches, since ssad makes none
- * of its own for a caller (ssa_revocation.c).  A connect whose checks fetch and that brought
- * none is sent back for them (EAGAIN with a = how many), before it starts.  Returns where
- * they begin (the spares end there), or -1.
+ * A request that starts a handshake (CONNECT, SENDTO, UPGRADE) ends with c descriptors: the
+ * caller's sockets for its revocation fetches, since ssad makes none of its own for a caller
+ * (ssa_revocation.c).  One whose checks fetch and that brought none is sent back for them
+ * (EAGAIN with a = how many) before it does anything.  The fresh TCP sockets among them go to
+ * the handshake this thread starts (ssa_connect_tls takes them); the others, and any not
+ * taken, close with the request.  Returns where they begin, after at most lead_max others, or
+ * -1.
  */
-static int take_fetch_sockets(struct request *r, struct ssa_sock *s)
+static int take_fetch_sockets(struct request *r, int lead_max, bool fetches)
 {
 	int first = r->nfds - r->h.c;
 
-	if (r->h.c < 0 || first < 1)
+	if (r->h.c < 0 || first < 1 || first > lead_max)
 		return refuse(r, EINVAL);
-	pthread_mutex_lock(&s->lock);
-	if (s->state == SSA_NEW && r->h.c == 0 && ssa_revocation_fetches(s)) {
-		pthread_mutex_unlock(&s->lock);
+	if (r->h.c == 0 && fetches) {
 		r->rep.a = SSA_REV_FETCH_FDS;
 		return refuse(r, EAGAIN);
 	}
-	for (int i = first; i < r->nfds && s->state == SSA_NEW; i++)
-		if (s->nfetch < SSA_REV_FETCH_FDS && r->fds[i] >= 0 && is_fetch_socket(r->fds[i])) {
-			s->fetch_fds[s->nfetch++] = r->fds[i];
-			ssa_fd_own(r->fds[i]);
+	for (int i = first; i < r->nfds; i++)
+		if (r->fds[i] >= 0 && !is_fetch_socket(r->fds[i])) {
+			sys_close(r->fds[i]);
 			r->fds[i] = -1;
 		}
-	pthread_mutex_unlock(&s->lock);
+	ssa_revocation_supply_sockets(r->fds + first, (unsigned)r->h.c);
 	return first;
+}
+
+/* s is still to start its handshake, and that handshake's checks fetch. */
+static bool handshake_fetches(struct ssa_sock *s)
+{
+	bool fetches;
+
+	pthread_mutex_lock(&s->lock);
+	fetches = s->state == SSA_NEW && ssa_revocation_fetches(s);
+	pthread_mutex_unlock(&s->lock);
+	return fetches;
 }
 
 static int op_connect(struct request *r)
@@ -409,7 +420,7 @@ static int op_connect(struct request *r)
 
 	if (s == NULL)
 		return -1;
-	if ((spares_end = take_fetch_sockets(r, s)) < 0) {
+	if ((spares_end = take_fetch_sockets(r, SSA_PROTO_MAX_FDS, handshake_fetches(s))) < 0) {
 		ssa_sock_unref(s);
 		return -1;
 	}
@@ -448,10 +459,18 @@ static int op_connect_wait(struct request *r)
 static int op_sendto(struct request *r)
 {
 	uint32_t alen = (uint32_t)r->h.a;
+	struct ssa_sock *s;
 	ssize_t n;
+	int rc;
 
-	if (r->nfds != 1 || r->h.a < 0 || alen > r->h.data_len)
+	if (r->h.a < 0 || alen > r->h.data_len)
 		return refuse(r, EINVAL);
+	if ((s = target(r)) == NULL)
+		return -1;
+	rc = take_fetch_sockets(r, 1, handshake_fetches(s));
+	ssa_sock_unref(s);
+	if (rc < 0)
+		return -1;
 	n = ssa_api_sendto(r->fds[0], r->data + alen, r->h.data_len - alen, MSG_FASTOPEN,
 			   alen ? (const struct sockaddr *)r->data : NULL, alen);
 	return outcome(r, n < 0 ? -1 : (int)n);
@@ -473,14 +492,22 @@ static int op_name(struct request *r)
 	return outcome(r, rc);
 }
 
+/* A client's checks fetch as the policy says: its socket is made here, with nothing tightened. */
+static bool upgrade_fetches(const struct request *r)
+{
+	return r->h.data_len > 0 && r->data[0] != '\0' && ssa_revocation_fetches(NULL);
+}
+
 /* STARTTLS: fds[0] becomes A here (ssa_upgrade.c), and goes back to take the caller's number. */
 static int op_upgrade(struct request *r)
 {
 	struct ssa_sock *s;
 	int rc;
 
-	if (r->nfds != 1 || ssa_table_maybe_tls(r->fds[0]))
+	if (r->nfds < 1 || ssa_table_maybe_tls(r->fds[0]))
 		return refuse(r, EINVAL);
+	if (take_fetch_sockets(r, 1, upgrade_fetches(r)) < 0)
+		return -1;
 	if (!user_take_socket(r->caller->uid, r->caller->policy->user_sockets))
 		return refuse(r, EMFILE);
 	rc = ssa_api_setsockopt(r->fds[0], IPPROTO_TCP, TCP_UPGRADE_TLS, r->data, r->h.data_len);
@@ -568,6 +595,7 @@ static void dispatch(struct request *r)
 	}
 	if (names_our_socket(r))
 		handlers[r->h.op](r);
+	ssa_revocation_supply_sockets(NULL, 0); /* what a handshake did not take closes with r */
 }
 
 /* The socket's state after the call, so the library's stub follows it (LISTENING, say). */
