@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ssa_internal.h"
@@ -131,7 +130,6 @@ void ssa_listen_start(struct ssa_sock *s)
 static struct ssa_sock *adopt_tcp(struct ssa_sock *s, int tcp_fd)
 {
 	struct ssa_sock *c = ssa_sock_new(s->family);
-	struct stat st;
 	int app_fd;
 
 	if (c == NULL)
@@ -141,11 +139,12 @@ static struct ssa_sock *adopt_tcp(struct ssa_sock *s, int tcp_fd)
 	c->role = SSA_SERVER;
 	c->state = SSA_CONNECTING;
 	c->generation = s->generation;
-	if (ssa_app_end_pair(SOCK_CLOEXEC, &app_fd, &c->engine_fd) < 0 || fstat(app_fd, &st) < 0)
+	if (ssa_app_end_pair(SOCK_CLOEXEC, &app_fd, &c->engine_fd) < 0)
 		goto fail;
 	c->app_dup = app_fd; /* the A to hand over; owned by us until accept() takes it */
 	ssa_fd_own(app_fd);
-	c->app_ino = st.st_ino;
+	if (ssa_app_end_identify(c, app_fd) < 0)
+		goto fail;
 	c->owner_uid = s->owner_uid;
 	ssa_sock_ref(s);
 	c->parent = s;
@@ -406,7 +405,6 @@ static struct ssa_sock *accepted_object(const struct ssa_accept_record *rec, int
 {
 	int family = listener->family;
 	struct ssa_sock *c = ssa_table_get_id(rec->id);
-	struct stat st;
 
 	if (c != NULL) {
 		if (ssa_table_insert(c, fd) < 0) {
@@ -415,11 +413,14 @@ static struct ssa_sock *accepted_object(const struct ssa_accept_record *rec, int
 		return c;
 	}
 	c = ssa_sock_new(family);
-	if (c == NULL || fstat(fd, &st) < 0)
-		return c;
+	if (c == NULL)
+		return NULL;
+	if (ssa_app_end_identify(c, fd) < 0) {
+		ssa_sock_unref(c);
+		return NULL;
+	}
 	c->id = rec->id;
 	c->remote = listener->remote; /* its engine is ssad's, as the listener's */
-	c->app_ino = st.st_ino;
 	c->info = rec->info;
 	c->role = SSA_SERVER;
 	c->state = SSA_CONNECTED;

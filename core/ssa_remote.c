@@ -255,16 +255,14 @@ static int call_on(struct ssa_sock *s, int fd, struct call *c)
 static struct ssa_sock *new_stub(int domain, int fd, uint64_t id)
 {
 	struct ssa_sock *s = ssa_sock_new(domain);
-	struct stat st;
 
-	if (s == NULL || fstat(fd, &st) < 0) {
+	if (s == NULL || ssa_app_end_identify(s, fd) < 0) {
 		if (s != NULL)
 			ssa_sock_unref(s);
 		return NULL;
 	}
 	s->remote = true;
 	s->id = id;
-	s->app_ino = st.st_ino;
 	/* ssad made the pair in its network namespace: if ours differs, sock_diag is blind */
 	s->diag_blind = !ssa_app_end_open(s);
 	if (ssa_table_insert(s, fd) < 0) {
