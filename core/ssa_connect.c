@@ -216,10 +216,12 @@ static int connect_now_handshake_later(struct ssa_sock *s)
 	return 0;
 }
 
-int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
+/*
+ * Under setup_lock: the engine has the connection (1: connect() has succeeded already, as with
+ * early data; 0: the handshake runs), or -1 and errno with the socket still SSA_NEW.
+ */
+static int connect_setup(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
 {
-	/* ssad never waits: the application's library does, on its own descriptor. */
-	bool nonblocking = ssa_serving_daemon || (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -234,7 +236,7 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 	s->app_dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	ssa_debug(s, "connect: called");
 	if (s->opts.early_data && !s->upgrade)
-		return connect_now_handshake_later(s);
+		return connect_now_handshake_later(s) < 0 ? -1 : 1;
 	if (s->app_dup < 0 || hold_writability(s, fd) < 0) {
 		int err = errno;
 
@@ -253,6 +255,25 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 	pthread_mutex_unlock(&s->lock);
 	if (ssa_engine_submit(s, SSA_CMD_CONNECT) < 0)
 		return ssa_fail(s, SSA_E_ENGINE, NULL);
+	return 0;
+}
+
+/*
+ * Two threads calling connect() at once: one sets the socket up, the other finds it
+ * SSA_CONNECTING (EALREADY) or done (EISCONN), as with TCP.  Set up twice, the second dup of
+ * A overwrote the first, which then held A open for ever: in ssad a socket and its
+ * descriptors per race, counted against the user's user-sockets.
+ */
+int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	/* ssad never waits: the application's library does, on its own descriptor. */
+	bool nonblocking = ssa_serving_daemon || (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+	bool taken = ssa_setup_begin(s);
+	int rc = connect_setup(s, fd, addr, len);
+
+	ssa_setup_end(s, taken);
+	if (rc != 0)
+		return rc > 0 ? 0 : -1;
 	if (nonblocking) {
 		errno = EINPROGRESS;
 		return -1;

@@ -120,6 +120,12 @@ struct ssa_sock {
 
 	/* Shared; under lock.  refs: table + engine + transient users. */
 	pthread_mutex_t lock;
+	/*
+	 * connect() and listen() move the socket out of SSA_NEW one caller at a time: two
+	 * threads (in ssad, two requests) set up one socket once, never twice.  Taken before
+	 * lock, never by the engine.
+	 */
+	pthread_mutex_t setup_lock;
 	unsigned refs;
 	int app_fd; /* last known descriptor number of A (a hint: verify with app_cookie) */
 	enum ssa_state state;
@@ -275,6 +281,8 @@ SSA_HIDDEN void ssa_table_unlock_after_fork(void);
 SSA_HIDDEN struct ssa_sock *ssa_sock_new(int family);
 SSA_HIDDEN extern void (*ssa_sock_free_hook)(const struct ssa_sock *s); /* ssad's accounting */
 SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_setup_begin(struct ssa_sock *s);
+SSA_HIDDEN void ssa_setup_end(struct ssa_sock *s, bool taken);
 SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_release_resources(struct ssa_sock *s);
 SSA_HIDDEN bool ssa_app_end_open(struct ssa_sock *s);

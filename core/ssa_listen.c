@@ -47,7 +47,7 @@ static int load_policy_certificates(struct ssa_sock *s)
 	return 0;
 }
 
-int ssa_listen_tls(struct ssa_sock *s, int backlog)
+static int listen_setup(struct ssa_sock *s, int backlog)
 {
 	char why[SSA_ERROR_MAX];
 	struct ssa_listener *l;
@@ -91,6 +91,16 @@ int ssa_listen_tls(struct ssa_sock *s, int backlog)
 	if (ssa_engine_submit(s, SSA_CMD_LISTEN) < 0)
 		return ssa_fail(s, SSA_E_ENGINE, NULL);
 	return 0;
+}
+
+/* One listener per socket, whatever threads call listen() or connect() at once. */
+int ssa_listen_tls(struct ssa_sock *s, int backlog)
+{
+	bool taken = ssa_setup_begin(s);
+	int rc = listen_setup(s, backlog);
+
+	ssa_setup_end(s, taken);
+	return rc;
 }
 
 void ssa_listener_free(struct ssa_listener *l)
