@@ -163,8 +163,8 @@ static void log_refusal(const struct request *r)
 	uint64_t cookie;
 
 	if (fd >= 0 && ssa_socket_cookie(fd, &cookie) == 0)
-		ssad_log(LOG_DEBUG, "uid %u (pid %d, %s): request %u refused: a socket ssad does not "
-			 "serve", c->uid, (int)c->pid, c->exe, r->h.op);
+		ssad_log(LOG_DEBUG, "uid %u (pid %d, %s): request %u refused: not a socket of ours",
+			 c->uid, (int)c->pid, c->exe, r->h.op);
 	else
 		ssad_log(LOG_WARNING, "uid %u (pid %d, %s): request %u refused: %s", c->uid,
 			 (int)c->pid, c->exe, r->h.op,
