@@ -68,10 +68,10 @@ static struct sockaddr_in loopback(int port)
 static int tls_socket(const char *name)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+	socklen_t len = name != NULL ? (socklen_t)strlen(name) + 1 : 0;
 
 	if (fd >= 0 && name != NULL &&
-	    setsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, name, (socklen_t)strlen(name) + 1) <
-		0) {
+	    setsockopt(fd, IPPROTO_TLS, TLS_REMOTE_HOSTNAME, name, len) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -312,7 +312,8 @@ static int cmd_give(char **argv)
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &conn, sizeof(int));
 	printf("give: %s\n", sendmsg(c, &msg, 0) == 1 ? "sent" : errname(errno));
-	close(conn);               /* the taker's descriptor alone holds the connection now */
+	/* the taker's descriptor alone holds the connection now */
+	close(conn);
 	if (read(c, &byte, 1) < 0) /* until the taker is done */
 		return 1;
 	return 0;
