@@ -243,13 +243,22 @@ static int result(struct ssa_sock *s, const struct call *c)
 	return c->rep.rc;
 }
 
-/* A request about socket s, carrying its A. */
+/*
+ * A request about socket s, carrying its A.  ssad refuses a descriptor that is none of its
+ * sockets with EBADF; ours is a real one it no longer serves (its engine let the connection
+ * go), which to the program is no TLS socket any more, as in ssa_socket(3).
+ */
 static int call_on(struct ssa_sock *s, int fd, struct call *c)
 {
+	int rc;
+
 	c->fds[c->nfds++] = fd;
 	if (transact(c, ECONNRESET) < 0)
 		return ssa_fail(s, SSA_E_DAEMON_GONE, "%s", daemon_path());
-	return result(s, c);
+	rc = result(s, c);
+	if (rc < 0 && errno == EBADF)
+		errno = ENOTSOCK;
+	return rc;
 }
 
 static struct ssa_sock *new_stub(int domain, int fd, uint64_t id)
