@@ -102,7 +102,7 @@ struct ssa_sock {
 	/*
 	 * Identity of A, the application's open file (ssa_table.c): the socket's cookie, which
 	 * the kernel gives each socket once and a caller cannot choose, checked with sockfs's
-	 * device and inode in ssad.  The inode alone is also what sock_diag looks A up by.
+	 * device and inode in ssad.  sock_diag finds A by its inode, the cookie confirming it.
 	 */
 	uint64_t app_cookie;
 	dev_t app_dev;
