@@ -5,8 +5,8 @@
  *   victim PORT NAME     a connected TLS socket (to 127.0.0.1:PORT, verifying NAME), an
  *                        unconnected one and a listener; prints its pid and their descriptors,
  *                        then on "check" from stdin shows that each is as it left it
- *   starttls PORT NAME   with another TLS socket open, a TCP connection upgraded with
- *                        TCP_UPGRADE_TLS verifying NAME, then a line exchanged
+ *   starttls PORT NAME   5 times: with another TLS socket open, a TCP connection upgraded
+ *                        with TCP_UPGRADE_TLS verifying NAME, then a line exchanged
  *   race PORT NAME N     N times: a TLS socket that two threads connect() at once, then close;
  *                        then this process's descriptors, which must come back to what they were
  *                        in-process (through ssad the pool of connections to it may grow)
@@ -174,28 +174,43 @@ static int cmd_victim(char **argv)
 	return 0;
 }
 
-static int cmd_starttls(char **argv)
+/* One round: a TLS socket made first, then a TCP connection upgraded.  1 upgraded, else 0. */
+static int upgrade_round(struct sockaddr_in a, const char *name)
 {
-	struct sockaddr_in a = loopback(atoi(argv[0]));
-	int other = tls_socket(NULL), tcp = socket(AF_INET, SOCK_STREAM, 0);
-	const char *name = argv[1];
+	int other = tls_socket(NULL), tcp = socket(AF_INET, SOCK_STREAM, 0), ok = 0;
+	socklen_t nlen = (socklen_t)strlen(name) + 1;
 	char why[256] = "";
 	socklen_t len = sizeof(why);
 
 	if (other < 0 || tcp < 0 || connect(tcp, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		printf("starttls: setup: %s\n", errname(errno));
-		return 1;
-	}
-	if (setsockopt(tcp, IPPROTO_TCP, TCP_UPGRADE_TLS, name, (socklen_t)strlen(name) + 1) < 0) {
+	} else if (setsockopt(tcp, IPPROTO_TCP, TCP_UPGRADE_TLS, name, nlen) < 0) {
 		int e = errno;
 
 		getsockopt(tcp, IPPROTO_TLS, TLS_ERROR, why, &len);
 		printf("starttls: upgrade: %s (%s)\n", errname(e), why);
-		return 0;
+	} else {
+		printf("starttls: upgraded, protocol %d\n",
+		       int_option(tcp, SOL_SOCKET, SO_PROTOCOL));
+		exchange("starttls", tcp);
+		ok = 1;
 	}
-	printf("starttls: upgraded, protocol %d\n", int_option(tcp, SOL_SOCKET, SO_PROTOCOL));
-	exchange("starttls", tcp);
-	close(other);
+	if (tcp >= 0)
+		close(tcp);
+	if (other >= 0)
+		close(other);
+	return ok;
+}
+
+/* Several rounds: where a descriptor number lands in ssad is not the program's to choose. */
+static int cmd_starttls(char **argv)
+{
+	struct sockaddr_in a = loopback(atoi(argv[0]));
+	int upgraded = 0;
+
+	for (int i = 0; i < 5; i++)
+		upgraded += upgrade_round(a, argv[1]);
+	printf("starttls: %d of 5 upgraded\n", upgraded);
 	return 0;
 }
 

@@ -54,6 +54,21 @@ inprocess() { # USER COMMAND...: as that user, TLS in the program itself
 }
 refusals() { grep -c "uid $(id -u ssa-bob).*refused" "$work/ssad.log"; }
 
+# --- 14. STARTTLS through ssad while another TLS socket exists ---
+# First, while nothing else frees descriptors in ssad: the TCP socket then lands on the number
+# that the other socket's A had there (on the code before the fix, EINVAL).
+sport=$(s_server "$work/starttls-server.log")
+out=$(as ssa-alice timeout 30 "$sclient" starttls "$sport" localhost 2>&1)
+check "daemon: TCP_UPGRADE_TLS with another TLS socket open, 5 times" \
+	"starttls: 5 of 5 upgraded" "$out"
+check "daemon: the upgraded connection is TLS (SO_PROTOCOL 205) and exchanges a line" \
+	"starttls: upgraded, protocol 205.*starttls: reply: olleh" "$(tr '\n' ' ' <<<"$out")"
+sport=$(s_server "$work/starttls-server2.log")
+out=$(inprocess ssa-alice timeout 30 "$sclient" starttls "$sport" localhost 2>&1)
+check "in-process: the same" "starttls: 5 of 5 upgraded" "$out"
+check "in-process: the upgraded connection is TLS and exchanges a line" \
+	"starttls: upgraded, protocol 205.*starttls: reply: olleh" "$(tr '\n' ' ' <<<"$out")"
+
 # --- 1. the victim: a connection, an unconnected socket and a listener, held open ---
 vport=$(s_server "$work/victim-server.log")
 mkfifo "$work/victim.in"
@@ -138,18 +153,6 @@ out=$(as ssa-bob timeout 10 "$sclient" take "$work/handover/sock" 2>&1)
 check "alice's real TLS socket, passed to bob's process: ssad answers about it" \
 	"take: peer identity: .*localhost" "$out"
 check "... and bob's process reads and writes it" "take: reply: olleh" "$out"
-
-# --- 14. STARTTLS through ssad while another TLS socket exists ---
-sport=$(s_server "$work/starttls-server.log")
-out=$(as ssa-alice timeout 10 "$sclient" starttls "$sport" localhost 2>&1)
-check "daemon: TCP_UPGRADE_TLS with another TLS socket open" \
-	"starttls: upgraded, protocol 205" "$out"
-check "daemon: the upgraded connection exchanges a line over TLS" "starttls: reply: olleh" "$out"
-sport=$(s_server "$work/starttls-server2.log")
-out=$(inprocess ssa-alice timeout 10 "$sclient" starttls "$sport" localhost 2>&1)
-check "in-process: the same" "starttls: upgraded, protocol 205" "$out"
-check "in-process: the upgraded connection exchanges a line over TLS" \
-	"starttls: reply: olleh" "$out"
 
 # --- 15. two threads connect() one socket, 300 times ---
 rport=$(free_port)
