@@ -258,7 +258,7 @@ static int settled_fds(int baseline)
 
 static int cmd_race(char **argv)
 {
-	int n = atoi(argv[2]), both = 0, one = 0, none = 0, before;
+	int n = atoi(argv[2]), both = 0, one = 0, none = 0, before, after;
 	pthread_barrier_t go;
 	int warm = tls_socket(NULL); /* the library's own descriptors, opened once */
 
@@ -288,7 +288,9 @@ static int cmd_race(char **argv)
 		close(fd);
 	}
 	printf("race: %d rounds: one connect won %d, both %d, neither %d\n", n, one, both, none);
-	printf("race: descriptors %d before, %d after\n", before, settled_fds(before));
+	after = settled_fds(before);
+	printf("race: descriptors %d before, %d after: %s\n", before, after,
+	       after <= before ? "back" : "kept");
 	return 0;
 }
 

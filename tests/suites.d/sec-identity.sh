@@ -178,7 +178,6 @@ check "daemon: bob's socket count is back to 0 (user-sockets = 40: 40 open, then
 out=$(inprocess ssa-bob timeout 120 "$sclient" race "$rport" localhost 300 2>&1)
 check "in-process: 300 sockets, two threads each: one wins, never both" \
 	"race: 300 rounds: one connect won 300, both 0, neither 0" "$out"
-check "in-process: the program's descriptors come back" \
-	"race: descriptors ([0-9]+) before, \1 after" "$out"
+check "in-process: the program's descriptors come back" "race: descriptors .*: back" "$out"
 
 echo "1..$n"
