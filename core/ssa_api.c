@@ -10,7 +10,6 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ssa_internal.h"
@@ -20,7 +19,6 @@ static int create_tls_socket(int domain, int type, int net_fd)
 {
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct ssa_sock *s;
-	struct stat st;
 	int app_fd = -1;
 
 	if (domain != AF_INET && domain != AF_INET6)
@@ -48,9 +46,8 @@ static int create_tls_socket(int domain, int type, int net_fd)
 		ssa_fd_own(s->net_fd);
 	/* ssad passes A on to its caller: there it is the library's until then. */
 	if (ssa_app_end_pair(type, !ssa_serving_daemon, &app_fd, &s->engine_fd) < 0 ||
-	    fstat(app_fd, &st) < 0)
+	    ssa_app_end_identify(s, app_fd) < 0)
 		goto fail;
-	s->app_ino = st.st_ino;
 	if (ssa_policy_error() != NULL) {
 		/* The socket exists so that TLS_ERROR can say why nothing works on it. */
 		s->state = SSA_FAILED;

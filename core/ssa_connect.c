@@ -309,10 +309,13 @@ static int connect_now_handshake_later(struct ssa_sock *s, struct lookup *later)
 	return 0;
 }
 
-int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
+/*
+ * Under setup_lock: the engine has the connection (1: connect() has succeeded already, as with
+ * early data; 0: the handshake runs), or -1 and errno with the socket still SSA_NEW.
+ */
+static int connect_setup(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len,
+			 bool nonblocking)
 {
-	/* ssad never waits: the application's library does, on its own descriptor. */
-	bool nonblocking = ssa_serving_daemon || (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
 	struct lookup *later = NULL;
 	int rc;
 
@@ -330,7 +333,7 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 	s->app_dup = ssa_fd_dup(fd);
 	ssa_debug(s, "connect: called");
 	if (s->opts.early_data && !s->upgrade)
-		return connect_now_handshake_later(s, later);
+		return connect_now_handshake_later(s, later) < 0 ? -1 : 1;
 	if (s->app_dup < 0 || hold_writability(s, fd) < 0) {
 		int err = errno;
 
@@ -352,6 +355,25 @@ int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, soc
 	pthread_mutex_unlock(&s->lock);
 	if (begin_connect(s, later) < 0)
 		return ssa_fail(s, SSA_E_ENGINE, NULL);
+	return 0;
+}
+
+/*
+ * Two threads calling connect() at once: one sets the socket up, the other finds it
+ * SSA_CONNECTING (EALREADY) or done (EISCONN), as with TCP.  Set up twice, the second dup of
+ * A overwrote the first, which then held A open for ever: in ssad a socket and its
+ * descriptors per race, counted against the user's user-sockets.
+ */
+int ssa_connect_tls(struct ssa_sock *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	/* ssad never waits: the application's library does, on its own descriptor. */
+	bool nonblocking = ssa_serving_daemon || (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0;
+	bool taken = ssa_setup_begin(s);
+	int rc = connect_setup(s, fd, addr, len, nonblocking);
+
+	ssa_setup_end(s, taken);
+	if (rc != 0)
+		return rc > 0 ? 0 : -1;
 	if (nonblocking) {
 		errno = EINPROGRESS;
 		return -1;

@@ -16,8 +16,6 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 
-#define NO_COOKIE (~0U) /* INET_DIAG_NOCOOKIE: look up by inode alone */
-
 #include "ssa_internal.h"
 
 static pthread_mutex_t diag_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -62,8 +60,12 @@ static int diag_socket(void)
 	return diag_fd;
 }
 
-/* 1 open, 0 closed everywhere, -1 cannot tell (no sock_diag: the caller assumes open). */
-static int ask_kernel(ino_t ino)
+/*
+ * 1 open, 0 closed everywhere, -1 cannot tell (no sock_diag: the caller assumes open).  The
+ * cookie makes the answer about A itself: a later socket with A's inode number (they wrap)
+ * answers ESTALE, and A is gone.
+ */
+static int ask_kernel(ino_t ino, uint64_t cookie)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -74,11 +76,11 @@ static int ask_kernel(ino_t ino)
 		    .nlmsg_flags = NLM_F_REQUEST},
 	    .req = {.sdiag_family = AF_UNIX,
 		    .udiag_ino = (unsigned)ino,
-		    .udiag_cookie = {NO_COOKIE, NO_COOKIE}},
+		    .udiag_cookie = {(uint32_t)cookie, (uint32_t)(cookie >> 32)}},
 	};
 	char buf[1024];
 	struct nlmsghdr *h = (struct nlmsghdr *)buf;
-	int fd = diag_socket();
+	int fd = diag_socket(), err;
 	ssize_t n;
 
 	if (fd < 0 || send(fd, &msg, sizeof(msg), 0) < 0 ||
@@ -86,7 +88,8 @@ static int ask_kernel(ino_t ino)
 		return -1;
 	if (h->nlmsg_type != NLMSG_ERROR)
 		return 1;
-	return ((struct nlmsgerr *)NLMSG_DATA(h))->error == -ENOENT ? 0 : -1;
+	err = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+	return err == -ENOENT || err == -ESTALE ? 0 : -1;
 }
 
 /*
@@ -113,7 +116,7 @@ static bool kernel_says_open(const struct ssa_sock *s)
 	int r;
 
 	pthread_mutex_lock(&diag_lock);
-	r = ask_kernel(s->app_ino);
+	r = ask_kernel(s->app_ino, s->app_cookie);
 	pthread_mutex_unlock(&diag_lock);
 	return r != 0;
 }
@@ -168,7 +171,7 @@ bool ssa_app_end_closed_everywhere(struct ssa_sock *s)
 	int r;
 
 	pthread_mutex_lock(&diag_lock);
-	r = ask_kernel(s->app_ino);
+	r = ask_kernel(s->app_ino, s->app_cookie);
 	pthread_mutex_unlock(&diag_lock);
 	return r != 1;
 }

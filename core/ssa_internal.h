@@ -100,7 +100,14 @@ struct ssa_sock {
 	/* Immutable after creation. */
 	uint64_t id;
 	int family;
-	ino_t app_ino; /* inode of A: identity of the application's open file */
+	/*
+	 * Identity of A, the application's open file (ssa_table.c): the socket's cookie, which
+	 * the kernel gives each socket once and a caller cannot choose, checked with sockfs's
+	 * device and inode in ssad.  sock_diag finds A by its inode, the cookie confirming it.
+	 */
+	uint64_t app_cookie;
+	dev_t app_dev;
+	ino_t app_ino;
 	int net_fd;    /* T */
 	int engine_fd; /* E */
 	struct ssa_engine *engine;
@@ -116,8 +123,14 @@ struct ssa_sock {
 
 	/* Shared; under lock.  refs: table + engine + transient users. */
 	pthread_mutex_t lock;
+	/*
+	 * connect() and listen() move the socket out of SSA_NEW one caller at a time: two
+	 * threads (in ssad, two requests) set up one socket once, never twice.  Taken before
+	 * lock, never by the engine.
+	 */
+	pthread_mutex_t setup_lock;
 	unsigned refs;
-	int app_fd; /* last known descriptor number of A (a hint: verify with app_ino) */
+	int app_fd; /* last known descriptor number of A (a hint: verify with app_cookie) */
 	enum ssa_state state;
 	enum ssa_role role;
 	int pending_error; /* SO_ERROR of a non-blocking connect, 0 when consumed */
@@ -181,7 +194,7 @@ struct ssa_sock {
 	unsigned generation; /* engine generation it was created in (changes in a fork child) */
 
 	/* Registry links; under the registry's lock. */
-	struct ssa_sock *ino_next, *id_next;
+	struct ssa_sock *cookie_next, *id_next;
 	bool registered;
 };
 
@@ -293,6 +306,9 @@ SSA_HIDDEN bool ssa_fd_within_program_limit(int fd);
 SSA_HIDDEN int ssa_fd_program_room(int any_fd) SSA_MUST_USE;
 
 /* --- socket registry (ssa_table.c) --- */
+SSA_HIDDEN int ssa_socket_cookie(int fd, uint64_t *cookie); /* -1: not a real socket */
+SSA_HIDDEN int ssa_app_end_identify(struct ssa_sock *s, int app_fd) SSA_MUST_USE;
+SSA_HIDDEN bool ssa_fd_is_app_end(const struct ssa_sock *s, int fd);
 SSA_HIDDEN int ssa_table_insert(struct ssa_sock *s, int app_fd) SSA_MUST_USE;
 SSA_HIDDEN struct ssa_sock *ssa_table_get(int fd); /* referenced, or NULL (errno untouched) */
 SSA_HIDDEN struct ssa_sock *ssa_table_get_id(uint64_t id);
@@ -309,6 +325,8 @@ SSA_HIDDEN extern void (*ssa_sock_free_hook)(const struct ssa_sock *s); /* ssad'
 /* ssad: may a listener's owner hold one more connection?  Sets counted if it counts it. */
 SSA_HIDDEN extern bool (*ssa_sock_admit_hook)(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_ref(struct ssa_sock *s);
+SSA_HIDDEN bool ssa_setup_begin(struct ssa_sock *s);
+SSA_HIDDEN void ssa_setup_end(struct ssa_sock *s, bool taken);
 SSA_HIDDEN void ssa_sock_unref(struct ssa_sock *s);
 SSA_HIDDEN void ssa_sock_release_resources(struct ssa_sock *s);
 SSA_HIDDEN bool ssa_app_end_open(struct ssa_sock *s);

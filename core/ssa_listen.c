@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ssa_internal.h"
@@ -73,7 +72,7 @@ static int load_policy_certificates(struct ssa_sock *s)
 	return 0;
 }
 
-int ssa_listen_tls(struct ssa_sock *s, int backlog)
+static int listen_setup(struct ssa_sock *s, int backlog)
 {
 	char why[SSA_ERROR_MAX];
 	struct ssa_listener *l;
@@ -124,6 +123,16 @@ int ssa_listen_tls(struct ssa_sock *s, int backlog)
 	if (ssa_engine_submit(s, SSA_CMD_LISTEN) < 0)
 		return ssa_fail(s, SSA_E_ENGINE, NULL);
 	return 0;
+}
+
+/* One listener per socket, whatever threads call listen() or connect() at once. */
+int ssa_listen_tls(struct ssa_sock *s, int backlog)
+{
+	bool taken = ssa_setup_begin(s);
+	int rc = listen_setup(s, backlog);
+
+	ssa_setup_end(s, taken);
+	return rc;
 }
 
 void ssa_listener_free(struct ssa_listener *l)
@@ -199,7 +208,6 @@ void ssa_listen_start(struct ssa_sock *s)
 static struct ssa_sock *adopt_tcp(struct ssa_sock *s, int tcp_fd)
 {
 	struct ssa_sock *c = ssa_sock_new(s->family);
-	struct stat st;
 	int app_fd;
 
 	if (c == NULL)
@@ -216,9 +224,8 @@ static struct ssa_sock *adopt_tcp(struct ssa_sock *s, int tcp_fd)
 		goto fail;
 	c->app_dup = app_fd; /* the A to hand over; owned by us until accept() takes it */
 	ssa_fd_own(app_fd);
-	if (fstat(app_fd, &st) < 0)
+	if (ssa_app_end_identify(c, app_fd) < 0)
 		goto fail;
-	c->app_ino = st.st_ino;
 	c->net_fd = tcp_fd; /* only now: on failure the caller closes it, and only the caller */
 	ssa_fd_own(tcp_fd);
 	ssa_sock_ref(s);
@@ -501,7 +508,6 @@ static struct ssa_sock *accepted_object(const struct ssa_accept_record *rec, int
 {
 	int family = listener->family;
 	struct ssa_sock *c = ssa_table_get_id(rec->id);
-	struct stat st;
 
 	if (c != NULL) {
 		if (ssa_table_insert(c, fd) < 0) {
@@ -510,11 +516,14 @@ static struct ssa_sock *accepted_object(const struct ssa_accept_record *rec, int
 		return c;
 	}
 	c = ssa_sock_new(family);
-	if (c == NULL || fstat(fd, &st) < 0)
-		return c;
+	if (c == NULL)
+		return NULL;
+	if (ssa_app_end_identify(c, fd) < 0) {
+		ssa_sock_unref(c);
+		return NULL;
+	}
 	c->id = rec->id;
 	c->remote = listener->remote; /* its engine is ssad's, as the listener's */
-	c->app_ino = st.st_ino;
 	c->info = rec->info;
 	c->role = SSA_SERVER;
 	c->state = SSA_CONNECTED;

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -108,18 +107,20 @@ static void update_interest(struct ssa_sock *s)
 		ssa_engine_set_events(s, net_interest(s), app_interest(s));
 }
 
-/* A dup of A, found by its inode: the number we know first, then the process's table. */
+/*
+ * A dup of A: the number we know first, then the process's table, where its inode finds the
+ * candidates and its cookie decides (in ssad, numbers may hold any caller's descriptors).
+ */
 static int find_app_end(struct ssa_sock *s)
 {
 	char link[64], want[64];
 	struct dirent *de;
-	struct stat st;
 	DIR *d;
 	int fd = s->app_dup >= 0 ? fcntl(s->app_dup, F_DUPFD_CLOEXEC, 3) : -1;
 
 	if (fd < 0 && s->app_fd >= 0)
 		fd = fcntl(s->app_fd, F_DUPFD_CLOEXEC, 3);
-	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == s->app_ino)
+	if (ssa_fd_is_app_end(s, fd))
 		return fd;
 	if (fd >= 0)
 		sys_close(fd);
@@ -135,6 +136,10 @@ static int find_app_end(struct ssa_sock *s)
 		n = readlink(path, link, sizeof(link) - 1);
 		if (n > 0 && (link[n] = '\0', strcmp(link, want) == 0))
 			fd = fcntl(atoi(de->d_name), F_DUPFD_CLOEXEC, 3);
+		if (fd >= 0 && !ssa_fd_is_app_end(s, fd)) {
+			sys_close(fd);
+			fd = -1;
+		}
 	}
 	closedir(d);
 	return fd;

@@ -255,28 +255,35 @@ static int result(struct ssa_sock *s, const struct call *c)
 	return c->rep.rc;
 }
 
-/* A request about socket s, carrying its A. */
+/*
+ * A request about socket s, carrying its A.  ssad refuses a descriptor that is none of its
+ * sockets with EBADF; ours is a real one it no longer serves (its engine let the connection
+ * go), which to the program is no TLS socket any more, as in ssa_socket(3).
+ */
 static int call_on(struct ssa_sock *s, int fd, struct call *c)
 {
+	int rc;
+
 	c->fds[c->nfds++] = fd;
 	if (transact(c, ECONNRESET) < 0)
 		return ssa_fail(s, SSA_E_DAEMON_GONE, "%s", daemon_path());
-	return result(s, c);
+	rc = result(s, c);
+	if (rc < 0 && errno == EBADF)
+		errno = ENOTSOCK;
+	return rc;
 }
 
 static struct ssa_sock *new_stub(int domain, int fd, uint64_t id)
 {
 	struct ssa_sock *s = ssa_sock_new(domain);
-	struct stat st;
 
-	if (s == NULL || fstat(fd, &st) < 0) {
+	if (s == NULL || ssa_app_end_identify(s, fd) < 0) {
 		if (s != NULL)
 			ssa_sock_unref(s);
 		return NULL;
 	}
 	s->remote = true;
 	s->id = id;
-	s->app_ino = st.st_ino;
 	__atomic_store_n(&in_use, true, __ATOMIC_RELAXED);
 	/* ssad made the pair in its network namespace: if ours differs, sock_diag is blind */
 	s->diag_blind = !ssa_app_end_open(s);
@@ -795,18 +802,19 @@ int ssa_remote_listener_gone(struct ssa_sock *s, int fd)
 {
 	int fdflags = fcntl(fd, F_GETFD), flflags = fcntl(fd, F_GETFL);
 	int quiet = sys_socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct stat st;
 
 	if (!s->service_gone && quiet >= 0 && fdflags >= 0 && flflags >= 0 &&
-	    dup3(quiet, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd && fstat(fd, &st) == 0) {
+	    dup3(quiet, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == fd) {
+		bool known;
+
 		fcntl(fd, F_SETFL, flflags & O_NONBLOCK);
-		ssa_table_remove(s); /* found from now on by the quiet socket's inode */
+		ssa_table_remove(s); /* found from now on by the quiet socket's cookie */
 		pthread_mutex_lock(&s->lock);
-		s->app_ino = st.st_ino;
+		known = ssa_app_end_identify(s, fd) == 0;
 		s->service_gone = true;
 		pthread_mutex_unlock(&s->lock);
-		if (ssa_table_insert(s, fd) < 0) {
-			/* without memory accept() goes to the quiet socket: EOPNOTSUPP, no spin */
+		if (!known || ssa_table_insert(s, fd) < 0) {
+			/* unknown, accept() goes to the quiet socket: EOPNOTSUPP, no spin */
 		}
 	}
 	if (quiet >= 0)

@@ -15,6 +15,7 @@ struct ssa_sock *ssa_sock_new(int family)
 	if (s == NULL)
 		return NULL;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->setup_lock, NULL);
 	pthread_cond_init(&s->pha_cond, NULL);
 	s->refs = 1;
 	s->id = ssa_next_id();
@@ -33,6 +34,25 @@ struct ssa_sock *ssa_sock_new(int family)
 	s->opts.rev_ocsp = ssa_current_policy()->rev_ocsp;
 	s->opts.rev_crl = ssa_current_policy()->rev_crl;
 	return s;
+}
+
+/*
+ * setup_lock, for connect() and listen().  Not for a socket inherited from the parent: fork()
+ * may have copied the lock held by another thread, and such a socket is never set up here
+ * (SSA_E_INHERITED).  Returns whether it was taken, for ssa_setup_end().
+ */
+bool ssa_setup_begin(struct ssa_sock *s)
+{
+	if (s->generation != ssa_engine_generation())
+		return false;
+	pthread_mutex_lock(&s->setup_lock);
+	return true;
+}
+
+void ssa_setup_end(struct ssa_sock *s, bool taken)
+{
+	if (taken)
+		pthread_mutex_unlock(&s->setup_lock);
 }
 
 void ssa_sock_ref(struct ssa_sock *s)
@@ -120,6 +140,7 @@ static void sock_free(struct ssa_sock *s)
 	SSL_CTX_free(s->own_ctx);
 	free(s->peer_chain_pem);
 	pthread_cond_destroy(&s->pha_cond);
+	pthread_mutex_destroy(&s->setup_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

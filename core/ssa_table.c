@@ -1,10 +1,17 @@
 /*
  * The registry of TLS sockets: which descriptors of this process are TLS sockets.
  *
- * The identity of a TLS socket is the open file of A (its inode), not a descriptor number:
- * the application may dup() it, and may close it behind our back and get the number reused.
+ * The identity of a TLS socket is the open file of A, not a descriptor number: the
+ * application may dup() it, fork, pass it with SCM_RIGHTS (an inetd-style server hands a
+ * connection to a handler running as another user), and may close it behind our back and get
+ * the number reused.  Every descriptor of A, however obtained, is the same socket, and the
+ * kernel names that socket by its cookie (SO_COOKIE, socket(7)): a 64-bit number given once
+ * per socket, which nobody can choose, and which getsockopt() answers only for a real socket
+ * (an O_PATH descriptor or a file fails).  The inode is no identity: in ssad a caller may
+ * send a socket file of a tmpfs whose inode number it made equal to another user's A.
+ *
  * by_fd is a cache of the last number we saw for each socket; every hit is checked against the
- * inode.  A miss falls back to the inode index, which finds dup()ed descriptors.
+ * cookie.  A miss falls back to the cookie index, which finds dup()ed descriptors.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -14,12 +21,16 @@
 
 #include "ssa_internal.h"
 
+#ifndef SO_COOKIE
+#define SO_COOKIE 57 /* <asm-generic/socket.h> */
+#endif
+
 #define SSA_BUCKETS 4096 /* power of two */
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ssa_sock **by_fd;
 static size_t by_fd_cap;
-static struct ssa_sock *by_ino[SSA_BUCKETS];
+static struct ssa_sock *by_cookie[SSA_BUCKETS];
 static struct ssa_sock *by_id[SSA_BUCKETS];
 static unsigned long nsockets;
 
@@ -57,9 +68,56 @@ static void unlink_from(struct ssa_sock **head, struct ssa_sock *s, size_t link_
 		*pp = *(struct ssa_sock **)((char *)s + link_offset);
 }
 
+/* One syscall, which fails for anything but a real socket. */
+int ssa_socket_cookie(int fd, uint64_t *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+
+	return sys_getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len);
+}
+
+/* What names A from now on, read from a descriptor of it: s is new, A is ours. */
+int ssa_app_end_identify(struct ssa_sock *s, int app_fd)
+{
+	struct stat st;
+
+	if (ssa_socket_cookie(app_fd, &s->app_cookie) < 0 || fstat(app_fd, &st) < 0)
+		return -1;
+	s->app_dev = st.st_dev;
+	s->app_ino = st.st_ino;
+	return 0;
+}
+
+/*
+ * Whether fd is a descriptor of A.  The cookie decides; in ssad the device and inode must
+ * agree as well, at the price of one more syscall per request: older kernels counted cookies
+ * per network namespace, where a caller in a namespace of its own could make a socket with
+ * another's number.  In-process the registry is the program's own: the cookie is enough.
+ */
+static bool is_app_end(const struct ssa_sock *s, int fd, uint64_t cookie)
+{
+	struct stat st;
+
+	if (s->app_cookie != cookie)
+		return false;
+	if (!ssa_serving_daemon)
+		return true;
+	return fstat(fd, &st) == 0 && st.st_dev == s->app_dev && st.st_ino == s->app_ino;
+}
+
+bool ssa_fd_is_app_end(const struct ssa_sock *s, int fd)
+{
+	uint64_t cookie;
+	int saved = errno;
+	bool yes = fd >= 0 && ssa_socket_cookie(fd, &cookie) == 0 && is_app_end(s, fd, cookie);
+
+	errno = saved;
+	return yes;
+}
+
 int ssa_table_insert(struct ssa_sock *s, int app_fd)
 {
-	struct ssa_sock **ino_head = &by_ino[bucket_of(s->app_ino)];
+	struct ssa_sock **cookie_head = &by_cookie[bucket_of(s->app_cookie)];
 	int rc = -1;
 
 	pthread_mutex_lock(&table_lock);
@@ -74,8 +132,8 @@ int ssa_table_insert(struct ssa_sock *s, int app_fd)
 	rc = 0;
 	if (s->registered)
 		goto out; /* known already: only its descriptor number was new */
-	s->ino_next = *ino_head;
-	*ino_head = s;
+	s->cookie_next = *cookie_head;
+	*cookie_head = s;
 	s->id_next = by_id[bucket_of(s->id)];
 	by_id[bucket_of(s->id)] = s;
 	s->registered = true;
@@ -86,36 +144,44 @@ out:
 	return rc;
 }
 
-static struct ssa_sock *find_ino(ino_t ino)
+static struct ssa_sock *find_cookie(uint64_t cookie)
 {
 	struct ssa_sock *s;
 
-	for (s = by_ino[bucket_of(ino)]; s != NULL; s = s->ino_next)
-		if (s->app_ino == ino)
+	for (s = by_cookie[bucket_of(cookie)]; s != NULL; s = s->cookie_next)
+		if (s->app_cookie == cookie)
 			return s;
 	return NULL;
 }
 
+/*
+ * On the path of every interposed socket call: one syscall in-process.  The check of ssad
+ * (is_app_end) runs after the lock is dropped; s is referenced meanwhile.
+ */
 struct ssa_sock *ssa_table_get(int fd)
 {
 	struct ssa_sock *s = NULL;
-	struct stat st;
+	uint64_t cookie;
 	int saved = errno;
 
 	if (fd < 0 || __atomic_load_n(&nsockets, __ATOMIC_RELAXED) == 0)
 		return NULL;
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+	if (ssa_socket_cookie(fd, &cookie) < 0) {
 		errno = saved;
 		return NULL;
 	}
 	pthread_mutex_lock(&table_lock);
-	if ((size_t)fd < by_fd_cap && by_fd[fd] != NULL && by_fd[fd]->app_ino == st.st_ino)
+	if ((size_t)fd < by_fd_cap && by_fd[fd] != NULL && by_fd[fd]->app_cookie == cookie)
 		s = by_fd[fd];
 	else
-		s = find_ino(st.st_ino);
+		s = find_cookie(cookie);
 	if (s != NULL)
 		ssa_sock_ref(s);
 	pthread_mutex_unlock(&table_lock);
+	if (s != NULL && !is_app_end(s, fd, cookie)) {
+		ssa_sock_unref(s);
+		s = NULL;
+	}
 	errno = saved;
 	return s;
 }
@@ -163,7 +229,8 @@ void ssa_table_remove(struct ssa_sock *s)
 
 	pthread_mutex_lock(&table_lock);
 	if (s->registered) {
-		unlink_from(&by_ino[bucket_of(s->app_ino)], s, offsetof(struct ssa_sock, ino_next));
+		unlink_from(&by_cookie[bucket_of(s->app_cookie)], s,
+			    offsetof(struct ssa_sock, cookie_next));
 		unlink_from(&by_id[bucket_of(s->id)], s, offsetof(struct ssa_sock, id_next));
 		if (s->app_fd >= 0 && (size_t)s->app_fd < by_fd_cap && by_fd[s->app_fd] == s)
 			by_fd[s->app_fd] = NULL;
@@ -189,7 +256,7 @@ unsigned ssa_table_sweep_closed(void)
 
 	pthread_mutex_lock(&table_lock);
 	for (size_t b = 0; b < SSA_BUCKETS; b++)
-		for (struct ssa_sock *s = by_ino[b]; s != NULL; s = s->ino_next) {
+		for (struct ssa_sock *s = by_cookie[b]; s != NULL; s = s->cookie_next) {
 			if (!s->keep_registered)
 				continue;
 			if (n == cap) {

@@ -17,7 +17,6 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ssa_internal.h"
@@ -65,7 +64,6 @@ static int prepare_server(struct ssa_sock *s, char *why, size_t n)
 static int swap_in_app_end(struct ssa_sock *s, int fd)
 {
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), app, eng;
-	struct stat st;
 
 	if (fl < 0 || fdfl < 0 || (s->net_fd = ssa_fd_dup(fd)) < 0)
 		return -1;
@@ -76,12 +74,12 @@ static int swap_in_app_end(struct ssa_sock *s, int fd)
 			     false, &app, &eng) < 0)
 		return -1;
 	s->engine_fd = eng;
-	if (fstat(app, &st) < 0 || dup3(app, fd, fdfl & FD_CLOEXEC ? O_CLOEXEC : 0) < 0) {
+	if (ssa_app_end_identify(s, app) < 0 ||
+	    dup3(app, fd, fdfl & FD_CLOEXEC ? O_CLOEXEC : 0) < 0) {
 		sys_close(app);
 		return -1;
 	}
 	sys_close(app);
-	s->app_ino = st.st_ino;
 	return 0;
 }
 

@@ -238,13 +238,54 @@ static int outcome(struct request *r, int rc)
 	return rc;
 }
 
-/* The TLS socket whose A is the request's first descriptor, referenced; NULL if none. */
+/*
+ * ssad closes every descriptor it receives or sends once the request is over: its number, now
+ * free for the next caller's descriptor, must name nothing in the registry (item 14 of issue
+ * 13: a stale entry made another caller's STARTTLS fail).
+ */
+static void close_fd(int fd)
+{
+	ssa_table_forget_fd(fd);
+	sys_close(fd);
+}
+
+/*
+ * Why the request's first descriptor names no socket of ours.  Only a liar sends what is no
+ * socket at all (an O_PATH descriptor, a file; a socket file with another user's inode number
+ * is one): a warning.  A real socket ssad no longer knows (a connection its engine let go) may
+ * come from an honest library: said with --verbose only.
+ */
+static void log_refusal(const struct request *r)
+{
+	int fd = r->nfds > 0 ? r->fds[0] : -1;
+	const struct ssad_caller *c = r->caller;
+	uint64_t cookie;
+
+	if (fd >= 0 && ssa_socket_cookie(fd, &cookie) == 0)
+		ssad_log(LOG_DEBUG, "uid %u (pid %d, %s): request %u refused: not a socket of ours",
+			 c->uid, (int)c->pid, c->exe, r->h.op);
+	else
+		ssad_log(LOG_WARNING, "uid %u (pid %d, %s): request %u refused: %s", c->uid,
+			 (int)c->pid, c->exe, r->h.op,
+			 fd < 0 ? "it carries no descriptor"
+				: "its descriptor is no socket (an O_PATH descriptor or a file)");
+}
+
+/*
+ * The TLS socket whose A is the request's first descriptor, referenced.  The registry knows A
+ * by what the kernel says of that very open file (ssa_table.c), so the caller must hold A
+ * itself: a dup, a fork's copy, one passed with SCM_RIGHTS, but no number, path or look-alike
+ * of its choosing.  Anything else is EBADF, as the kernel answers for a descriptor that is not
+ * what the call needs.
+ */
 static struct ssa_sock *target(struct request *r)
 {
 	struct ssa_sock *s = r->nfds > 0 ? ssa_table_get(r->fds[0]) : NULL;
 
-	if (s == NULL)
-		refuse(r, ENOTSOCK);
+	if (s == NULL) {
+		log_refusal(r);
+		refuse(r, EBADF);
+	}
 	return s;
 }
 
@@ -289,7 +330,7 @@ static int op_socket(struct request *r)
 	if (fd < 0 || (s = ssa_table_get(fd)) == NULL) {
 		user_give_back_socket(r->caller->uid);
 		if (fd >= 0)
-			sys_close(fd);
+			close_fd(fd);
 		return refuse(r, fd < 0 ? errno : ENOMEM);
 	}
 	s->counted = true;
@@ -498,14 +539,22 @@ static bool upgrade_fetches(const struct request *r)
 	return r->h.data_len > 0 && r->data[0] != '\0' && ssa_revocation_fetches(NULL);
 }
 
-/* STARTTLS: fds[0] becomes A here (ssa_upgrade.c), and goes back to take the caller's number. */
+/*
+ * STARTTLS: fds[0] becomes A here (ssa_upgrade.c), and goes back to take the caller's number.
+ * Whether it is a TLS socket already is the registry's answer for that open file: its number
+ * here is only the lowest one free, which any earlier request may have used.
+ */
 static int op_upgrade(struct request *r)
 {
 	struct ssa_sock *s;
 	int rc;
 
-	if (r->nfds < 1 || ssa_table_maybe_tls(r->fds[0]))
+	if (r->nfds < 1)
 		return refuse(r, EINVAL);
+	if ((s = ssa_table_get(r->fds[0])) != NULL) {
+		ssa_sock_unref(s);
+		return refuse(r, EINVAL);
+	}
 	if (take_fetch_sockets(r, 1, upgrade_fetches(r)) < 0)
 		return -1;
 	if (!user_take_socket(r->caller->uid, r->caller->policy->user_sockets))
@@ -536,7 +585,7 @@ static int op_lookup(struct request *r)
 	return outcome(r, 0);
 }
 
-/* Every operation but SOCKET and UPGRADE acts on a TLS socket of ssad's, named by its A. */
+/* Every operation but SOCKET and UPGRADE acts on a TLS socket of ssad's, named by its A itself. */
 static bool names_our_socket(struct request *r)
 {
 	struct ssa_sock *s;
@@ -697,7 +746,7 @@ static void close_request_fds(struct request *r)
 {
 	for (int i = 0; i < r->nfds; i++)
 		if (r->fds[i] >= 0)
-			sys_close(r->fds[i]);
+			close_fd(r->fds[i]);
 	r->nfds = 0;
 }
 
@@ -729,7 +778,7 @@ static void request_free(struct request *r)
 	}
 	close_request_fds(r);
 	if (r->out_fd >= 0)
-		sys_close(r->out_fd);
+		close_fd(r->out_fd);
 	free(r->data);
 	free(r->file);
 	free(r->out);

@@ -54,6 +54,8 @@ static const char *errname(int e)
 		return "EINVAL";
 	case ENOTSOCK:
 		return "ENOTSOCK";
+	case EBADF:
+		return "EBADF";
 	case EPROTO:
 		return "EPROTO";
 	case EOPNOTSUPP:

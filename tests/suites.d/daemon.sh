@@ -78,8 +78,8 @@ fi
 
 # No request names a socket by number or id: only the descriptor itself is proof.
 forged=$(as ssa-bob timeout 10 "$client" forge "$sock" 2>&1)
-check "forged: getsockopt on a socket ssad never made" "of our own making: ENOTSOCK" "$forged"
-check "forged: a request that carries no socket" "naming no socket: ENOTSOCK" "$forged"
+check "forged: getsockopt on a socket ssad never made" "of our own making: EBADF" "$forged"
+check "forged: a request that carries no socket" "naming no socket: EBADF" "$forged"
 check "forged: a TLS socket around a unix socket" "around a unix socket: EINVAL" "$forged"
 check "forged: around a TCP socket of the wrong family" "another family: EINVAL" "$forged"
 check "forged: an unknown operation" "unknown operation: EOPNOTSUPP" "$forged"
