@@ -84,8 +84,9 @@ for backend in inprocess daemon; do
 		tag="$backend ${v#-}"
 		sess=$work/$backend$v
 		hello "$port0" "$v" -sess_out "$sess.a" >/dev/null
+		before=$(grep -c '^conn 1 ' "$log")
 		out=$(hello "$port1" "$v" -sess_in "$sess.a")
-		lines=$(grep '^conn 1 ' "$log")
+		lines=$(grep '^conn 1 ' "$log" | tail -n +$((before + 1)))
 		if [ -z "$lines" ]; then
 			ok "$tag: a session from a listener without client certificates does not pass a listener that requires one"
 		else
@@ -96,10 +97,10 @@ for backend in inprocess daemon; do
 		hello "$port1" "$v" -sess_out "$sess.b" "${with_cert[@]}" >/dev/null
 		before=$(grep -c '^conn 2 ' "$log")
 		out=$(hello "$port2" "$v" -sess_in "$sess.b" "${with_cert[@]}")
-		after=$(grep -c '^conn 2 ' "$log")
-		[ "$after" = "$before" ] && ok "$tag: a client certificate verified under other anchors is not accepted through its session" ||
+		lines=$(grep '^conn 2 ' "$log" | tail -n +$((before + 1)))
+		[ -z "$lines" ] && ok "$tag: a client certificate verified under other anchors is not accepted through its session" ||
 			not_ok "$tag: a client certificate verified under other anchors is not accepted through its session" \
-				"accept() returned: $(grep '^conn 2 ' "$log")" "client: $out"
+				"accept() returned: $lines" "client: $out"
 
 		# Where the settings are the same, sessions still resume.
 		hello "$port1" "$v" -sess_out "$sess.c" "${with_cert[@]}" >/dev/null
