@@ -180,9 +180,6 @@ static int listener_digest(SSL_CTX *ctx, const struct ssa_sock *l, const struct 
 	ssa_digest_begin(&d, "ssa server session v1");
 	ssa_digest_int(&d, l->owner_uid);
 	ssa_digest_str(&d, p->profile);
-	/* A process's default context is random: only a private one separates listeners. */
-	ssa_digest_int(
-	    &d, (int64_t)(l->opts.context == ssa_session_default_context() ? 0 : l->opts.context));
 	ssa_digest_int(&d, SSL_CTX_get_min_proto_version(ctx));
 	ssa_digest_int(&d, SSL_CTX_get_max_proto_version(ctx));
 	ssa_digest_int(&d, SSL_CTX_get_security_level(ctx));
