@@ -156,8 +156,8 @@ for v in -tls1_2 -tls1_3; do
 		name[$p]=$(ticket_name "$work/$p$v.sess")
 	done
 	names="k1=$k1 k2=$k2 got: ${name[*]@K}"
-	[ "${name[serve_k1]}" = "$k1" ] && ok "${v#-}: the profile with key file 1 issues tickets under it" ||
-		not_ok "${v#-}: the profile with key file 1 issues tickets under it" "$names"
+	[ "${name[serve_k1]}" = "$k1" ] && ok "${v#-}: the profile with key file 1 issues tickets under it, not under a random key made after" ||
+		not_ok "${v#-}: the profile with key file 1 issues tickets under it, not under a random key made after" "$names"
 	[ "${name[serve_k2]}" = "$k2" ] && ok "${v#-}: the profile with key file 2 issues tickets under it" ||
 		not_ok "${v#-}: the profile with key file 2 issues tickets under it" "$names"
 	[ -n "${name[serve_none]}" ] && [ "${name[serve_none]}" != "$k1" ] && [ "${name[serve_none]}" != "$k2" ] &&
