@@ -139,7 +139,11 @@ static int compute_store_digest(X509_STORE *store, unsigned char out[SSA_DIGEST_
 	return ssa_digest_end(&d, out);
 }
 
-/* Stores are not changed once built (ssa_trust_load()): the digest is computed once. */
+/*
+ * Anchors are not changed once loaded (ssa_trust_load(), or a listener's policy anchors at
+ * listen()), so the digest is computed once per store; what a lazily read directory adds
+ * later is covered by its path, which callers add.
+ */
 void ssa_digest_store(struct ssa_digest *d, X509_STORE *store)
 {
 	unsigned char *cached, md[SSA_DIGEST_SIZE];
