@@ -6,9 +6,11 @@
  *   trust=FILE     TLS_TRUSTED_PEER_CERTIFICATES
  *   chain=FILE     TLS_CERTIFICATE_CHAIN (else the policy's server certificates serve)
  *   key=FILE       TLS_PRIVATE_KEY
- * Prints "listening I PORT" for each listener (I counts from 0), then "ready", then serves
- * until killed: one line per accepted connection, "conn I resumed=R peer=IDENTITY" (IDENTITY
- * empty without a client certificate), and answers the connection's first read with "ok\n".
+ * Prints "listening I PORT" for each listener (I counts from 0), then "ready PID" (its own
+ * process id, for the suite to stop it: it runs under runuser), then serves until killed, or
+ * until accept() fails for good (ssad gone): one line per accepted connection,
+ * "conn I resumed=R peer=IDENTITY" (IDENTITY empty without a client certificate), and answers
+ * the connection's first read with "ok\n".
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,7 +37,8 @@ static int configure(int fd, char *spec)
 
 		if (strncmp(kv, "auth=", 5) == 0) {
 			mode = atoi(kv + 5);
-			if (setsockopt(fd, IPPROTO_TLS, TLS_REQUEST_PEER_AUTH, &mode, sizeof(mode)) < 0)
+			if (setsockopt(fd, IPPROTO_TLS, TLS_REQUEST_PEER_AUTH, &mode,
+				       sizeof(mode)) < 0)
 				return -1;
 		} else if (strncmp(kv, "trust=", 6) == 0) {
 			if (set_str(fd, TLS_TRUSTED_PEER_CERTIFICATES, kv + 6) < 0)
@@ -107,7 +110,7 @@ int main(int argc, char **argv)
 		fds[i].events = POLLIN;
 		printf("listening %d %d\n", i, port);
 	}
-	printf("ready\n");
+	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	for (;;) {
 		if (poll(fds, (nfds_t)n, -1) < 0 && errno != EINTR)
@@ -119,6 +122,8 @@ int main(int argc, char **argv)
 				continue;
 			if ((c = accept(fds[i].fd, NULL, NULL)) >= 0)
 				serve(c, i);
+			else if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+				return 1; /* never spin on a listener that cannot accept */
 		}
 	}
 }

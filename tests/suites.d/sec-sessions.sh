@@ -53,12 +53,14 @@ run_as() {
 }
 
 # start_server LOG BACKEND PROGRAM SPEC...: alice's server, waited for; sets port0, port1, ...
+# The server itself is stopped at exit by the pid it prints (runuser would not pass a signal).
 start_server() {
 	local log=$1 backend=$2 prog=$3
 	shift 3
 	run_as "$backend" ssa-alice "$prog" "$@" >"$log" 2>&1 &
 	pids+=($!)
 	wait_for_line "$log" '^ready' || { echo "# server did not start: $(cat "$log")"; return 1; }
+	pids+=("$(awk '$1 == "ready" {print $2}' "$log")")
 	for i in $(seq 0 $(($# - 1))); do
 		eval "port$i=$(awk -v i="$i" '$1 == "listening" && $2 == i {print $3}' "$log")"
 	done
