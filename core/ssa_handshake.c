@@ -116,6 +116,12 @@ int ssa_handshake_step(struct ssa_sock *s)
 		return r;
 	r = SSL_do_handshake(s->ssl);
 	if (r == 1) {
+		if (s->role == SSA_SERVER && !ssa_resumption_admits(s->ssl)) {
+			ssa_fail(s, SSA_E_VERIFY,
+				 "the client has no verified certificate, "
+				 "which this listener requires");
+			return -1;
+		}
 		ssa_early_settle(s);
 		ssa_handshake_snapshot(s);
 		return 1;

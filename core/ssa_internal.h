@@ -352,7 +352,8 @@ SSA_HIDDEN void ssa_guard_remove(int engine_fd);
 SSA_HIDDEN SSL_CTX *ssa_client_ctx(void);
 SSA_HIDDEN SSL_CTX *ssa_server_ctx_new(struct ssa_sock *listener, char *why,
 				       size_t why_size) SSA_MUST_USE;
-SSA_HIDDEN int ssa_tickets_configure_server(SSL_CTX *ctx, char *why, size_t why_size);
+SSA_HIDDEN int ssa_tickets_configure_server(SSL_CTX *ctx, const struct ssa_policy *p, uid_t owner,
+					    char *why, size_t why_size) SSA_MUST_USE;
 SSA_HIDDEN X509_STORE *ssa_trust_load(const char *path, char *why, size_t why_size);
 
 /*
@@ -372,6 +373,30 @@ SSA_HIDDEN int ssa_key_load(struct ssa_chain *c, const char *path, char *why, si
 SSA_HIDDEN void ssa_chain_free(struct ssa_chain *c);
 SSA_HIDDEN const char *ssa_version_name(int version);
 SSA_HIDDEN int ssa_version_from_wire(int wire);
+
+/*
+ * --- which sessions may resume where (ssa_resumption.c) ---
+ * Digests of the settings a session was verified under: a sticky error, checked once by
+ * ssa_digest_end().  SHA-256, which is also the most a session-id context holds.
+ */
+#define SSA_DIGEST_SIZE 32
+struct ssa_digest {
+	EVP_MD_CTX *md;
+	bool ok;
+};
+SSA_HIDDEN void ssa_digest_begin(struct ssa_digest *d, const char *purpose);
+SSA_HIDDEN void ssa_digest_bytes(struct ssa_digest *d, const void *data, size_t len);
+SSA_HIDDEN void ssa_digest_int(struct ssa_digest *d, int64_t v);
+SSA_HIDDEN void ssa_digest_str(struct ssa_digest *d, const char *s);
+SSA_HIDDEN void ssa_digest_cert(struct ssa_digest *d, X509 *x);
+SSA_HIDDEN void ssa_digest_store(struct ssa_digest *d, X509_STORE *store);
+SSA_HIDDEN int ssa_digest_end(struct ssa_digest *d,
+			      unsigned char out[SSA_DIGEST_SIZE]) SSA_MUST_USE;
+/* A listener's session-id context and ticket checks, from its settings (after all are set). */
+SSA_HIDDEN int ssa_resumption_configure_server(SSL_CTX *ctx, const struct ssa_sock *l,
+					       const struct ssa_policy *p) SSA_MUST_USE;
+/* After a server handshake, resumed or not: may accept() have this connection? */
+SSA_HIDDEN bool ssa_resumption_admits(SSL *ssl);
 
 /* --- client sessions (ssa_session.c) --- */
 SSA_HIDDEN uint64_t ssa_session_default_context(void);

@@ -1,11 +1,12 @@
 /*
  * Client session resumption.
  *
- * Sessions are kept per (context, host name, port, trust, versions): never by IP address
- * alone, and never across trust stores, since a session verified against one set of anchors
- * must not stand in for a verification against another.  A context is a namespace: every
- * socket starts in the process's default context; TLS_CONTEXT moves sockets into a shared or a
- * private one.  TLS 1.3 tickets are taken when used (RFC 8446 section C.4: single use).
+ * Sessions are kept per user, context, profile, host name, port and every verification setting
+ * (session_key()): never by IP address alone, and never across trust stores or profiles, since a
+ * session verified under one set of settings must not stand in for a verification under another.  A
+ * context is a namespace: every socket starts in the process's default context; TLS_CONTEXT moves
+ * sockets into a shared or a private one.  TLS 1.3 tickets are taken when used (RFC 8446 section
+ * C.4: single use).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,52 +67,79 @@ uint64_t ssa_session_new_context(void)
 	return ssa_next_id();
 }
 
-/*
- * A session carries the client certificate it was established with: a socket without that
- * certificate (or with another) must never resume it and so pass as its owner.
- */
-static const char *client_identity(struct ssa_sock *s, char *buf, size_t size)
+/* The name the certificate was checked against: the host name, else the connected address. */
+static void verified_name(struct ssa_sock *s, char *name, size_t size)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
 
-	buf[0] = '\0';
-	if (s->opts.nchains > 0 && s->opts.chains[0].key != NULL &&
-	    X509_digest(s->opts.chains[0].leaf, EVP_sha256(), md, &len) == 1)
-		for (unsigned i = 0; i < len && 2 * i + 2 < size; i++)
-			snprintf(buf + 2 * i, size - 2 * i, "%02x", md[i]);
-	return buf;
+	snprintf(name, size, "%s", s->opts.hostname);
+	if (name[0] == '\0' && s->net_fd >= 0 &&
+	    sys_getpeername(s->net_fd, (struct sockaddr *)&peer, &len) == 0)
+		inet_ntop(peer.ss_family,
+			  peer.ss_family == AF_INET6
+			      ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
+			      : (const void *)&((struct sockaddr_in *)&peer)->sin_addr,
+			  name, (socklen_t)size);
 }
 
+static unsigned peer_port(struct ssa_sock *s)
+{
+	const struct sockaddr_storage *a = &s->connect_addrs[s->next_addr ? s->next_addr - 1 : 0];
+
+	return ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port
+					      : ((const struct sockaddr_in *)a)->sin_port);
+}
+
+/*
+ * A resumed session skips the verification of the server, so it stands in only for one made
+ * under the same settings: the key is a digest of all that the verification depended on.  The
+ * user and the context; the profile (ssad serves several to one user) and its anchors, or the
+ * socket's; the versions, ciphers, depth and revocation checks in force on this SSL object;
+ * the name and port; and the client certificate the session was established with, so that a
+ * socket without that certificate (or with another) never resumes it and so passes as its
+ * owner.  Called once the socket's options are applied to s->ssl.
+ */
 static char *session_key(struct ssa_sock *s)
 {
-	char port[8] = "", name[SSA_HOSTNAME_MAX + 1], id[2 * EVP_MAX_MD_SIZE + 1];
-	const struct sockaddr_storage *a = &s->connect_addrs[s->next_addr ? s->next_addr - 1 : 0];
-	size_t n = 64 + SSA_HOSTNAME_MAX + 64 + sizeof(id);
-	char *key = malloc(n);
+	const struct ssa_policy *p = s->policy != NULL ? s->policy : ssa_current_policy();
+	STACK_OF(SSL_CIPHER) *ciphers = SSL_get_ciphers(s->ssl);
+	char name[SSA_HOSTNAME_MAX + 1], *key;
+	unsigned char md[SSA_DIGEST_SIZE];
+	struct ssa_digest d;
 
-	if (key == NULL)
-		return NULL;
-	snprintf(port, sizeof(port), "%u",
-		 ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port
-						: ((const struct sockaddr_in *)a)->sin_port));
-	snprintf(name, sizeof(name), "%s", s->opts.hostname);
-	/* Without a name the certificate was checked against the address: key by it. */
-	if (name[0] == '\0' && s->net_fd >= 0) {
-		struct sockaddr_storage peer;
-		socklen_t len = sizeof(peer);
-
-		if (sys_getpeername(s->net_fd, (struct sockaddr *)&peer, &len) == 0)
-			inet_ntop(peer.ss_family,
-				  peer.ss_family == AF_INET6
-				      ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
-				      : (const void *)&((struct sockaddr_in *)&peer)->sin_addr,
-				  name, sizeof(name));
+	verified_name(s, name, sizeof(name));
+	ssa_digest_begin(&d, "ssa client session v1");
+	ssa_digest_int(&d, s->owner_uid);
+	ssa_digest_int(&d, (int64_t)s->opts.context);
+	ssa_digest_str(&d, name);
+	ssa_digest_int(&d, peer_port(s));
+	ssa_digest_str(&d, p->profile);
+	if (s->opts.trust != NULL) {
+		ssa_digest_str(&d, "socket anchors");
+		ssa_digest_store(&d, s->opts.trust);
+	} else { /* the profile's store, loaded once per profile (ssa_client_ctx()) */
+		ssa_digest_str(&d, p->trust_file);
+		ssa_digest_str(&d, p->trust_dir);
 	}
-	snprintf(key, n, "%u|%016llx|%s|%s|%p|%x|%x|%s", (unsigned)s->owner_uid,
-		 (unsigned long long)s->opts.context, name, port, (void *)s->opts.trust,
-		 (unsigned)s->opts.version_min, (unsigned)s->opts.version_max,
-		 client_identity(s, id, sizeof(id)));
+	ssa_digest_int(&d, SSL_get_verify_depth(s->ssl));
+	ssa_digest_int(&d, SSL_get_security_level(s->ssl));
+	ssa_digest_int(&d, SSL_get_min_proto_version(s->ssl));
+	ssa_digest_int(&d, SSL_get_max_proto_version(s->ssl));
+	for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); i++)
+		ssa_digest_int(&d, (int64_t)SSL_CIPHER_get_id(sk_SSL_CIPHER_value(ciphers, i)));
+	ssa_digest_int(&d, s->opts.rev_stapled);
+	ssa_digest_int(&d, s->opts.rev_ocsp);
+	ssa_digest_int(&d, s->opts.rev_crl);
+	ssa_digest_int(&d, p->rev_hard_fail);
+	if (s->opts.nchains > 0 && s->opts.chains[0].key != NULL)
+		ssa_digest_cert(&d, s->opts.chains[0].leaf);
+	else
+		ssa_digest_str(&d, NULL);
+	if (ssa_digest_end(&d, md) < 0 || (key = malloc(2 * sizeof(md) + 1)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(key + 2 * i, 3, "%02x", md[i]);
 	return key;
 }
 

@@ -188,8 +188,6 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 {
 	const struct ssa_policy *p = ssa_current_policy();
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	unsigned char sid_ctx[32];
-	int sid_len;
 
 	if (ctx == NULL || apply_policy(ctx, p) < 0)
 		goto fail;
@@ -203,13 +201,10 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 		goto fail;
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	/* OpenSSL resumes only sessions of the same context: one user's never serve another's. */
-	sid_len = snprintf((char *)sid_ctx, sizeof(sid_ctx), "ssa:%u", (unsigned)l->owner_uid);
-	SSL_CTX_set_session_id_context(ctx, sid_ctx, (unsigned)sid_len);
 	configure_server_sessions(ctx, p, l->opts.session_ttl);
 	ssa_early_configure_server(ctx, p);
 	if (p->tickets && p->session_ttl > 0 && l->opts.session_ttl != 0 &&
-	    ssa_tickets_configure_server(ctx, why, why_size) < 0) {
+	    ssa_tickets_configure_server(ctx, p, l->owner_uid, why, why_size) < 0) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -219,6 +214,9 @@ SSL_CTX *ssa_server_ctx_new(struct ssa_sock *l, char *why, size_t why_size)
 	if (l->opts.alpn_len > 0)
 		SSL_CTX_set_alpn_select_cb(ctx, select_alpn, l);
 	if (l->opts.peer_auth != 0 && request_client_certificates(ctx, l, p) < 0)
+		goto fail;
+	/* Last, once every setting that governs acceptance is in place. */
+	if (ssa_resumption_configure_server(ctx, l, p) < 0)
 		goto fail;
 	return ctx;
 fail:
