@@ -306,10 +306,53 @@ static X509_STORE *trust_cache_get(const char *path, const struct stat *st)
 	return store;
 }
 
-/* A small cache: directories of applications' anchors are few; past 64, the oldest goes. */
+static bool is_supplied(const struct trust_entry *t) /* anchors sent as bytes (ssad) */
+{
+	return strncmp(t->path, "sha256:", 7) == 0;
+}
+
+static bool any_entry(const struct trust_entry *t)
+{
+	(void)t;
+	return true;
+}
+
+/* Under trust_lock: the oldest entry that matches, unlinked; NULL if none. */
+static struct trust_entry *trust_cache_take_oldest(bool (*match)(const struct trust_entry *))
+{
+	struct trust_entry **victim = NULL, *t;
+
+	for (struct trust_entry **pp = &trust_cache; *pp != NULL; pp = &(*pp)->next)
+		if (match(*pp))
+			victim = pp;
+	if (victim == NULL)
+		return NULL;
+	t = *victim;
+	*victim = t->next;
+	trust_cached--;
+	return t;
+}
+
+static unsigned trust_cache_count(bool (*match)(const struct trust_entry *))
+{
+	unsigned n = 0;
+
+	for (const struct trust_entry *t = trust_cache; t != NULL; t = t->next)
+		n += match(t);
+	return n;
+}
+
+/*
+ * A small cache: directories of applications' anchors are few; past TRUST_CACHED_MAX, the
+ * oldest goes.  Anchors sent as bytes (ssad) are any caller's choice, each store megabytes at
+ * worst: at most TRUST_SUPPLIED_MAX of them stay cached, the rest live as long as their sockets.
+ */
+#define TRUST_CACHED_MAX   64
+#define TRUST_SUPPLIED_MAX 8
+
 static void trust_cache_put(const char *path, const struct stat *st, X509_STORE *store)
 {
-	struct trust_entry *t = calloc(1, sizeof(*t));
+	struct trust_entry *t = calloc(1, sizeof(*t)), *gone = NULL;
 
 	if (t == NULL || (t->path = strdup(path)) == NULL || X509_STORE_up_ref(store) != 1) {
 		if (t)
@@ -325,18 +368,17 @@ static void trust_cache_put(const char *path, const struct stat *st, X509_STORE 
 	pthread_mutex_lock(&trust_lock);
 	t->next = trust_cache;
 	trust_cache = t;
-	if (++trust_cached > 64) {
-		struct trust_entry **pp = &trust_cache;
-
-		while ((*pp)->next != NULL)
-			pp = &(*pp)->next;
-		X509_STORE_free((*pp)->store);
-		free((*pp)->path);
-		free(*pp);
-		*pp = NULL;
-		trust_cached--;
-	}
+	trust_cached++;
+	if (is_supplied(t) && trust_cache_count(is_supplied) > TRUST_SUPPLIED_MAX)
+		gone = trust_cache_take_oldest(is_supplied);
+	else if (trust_cached > TRUST_CACHED_MAX)
+		gone = trust_cache_take_oldest(any_entry);
 	pthread_mutex_unlock(&trust_lock);
+	if (gone != NULL) {
+		X509_STORE_free(gone->store);
+		free(gone->path);
+		free(gone);
+	}
 }
 
 static __thread const struct ssa_supplied_file *supplied;
@@ -346,19 +388,28 @@ void ssa_supply_file(const struct ssa_supplied_file *f)
 	supplied = f;
 }
 
+/*
+ * Anchors an application sent: at most SSA_SUPPLIED_ANCHORS_MAX certificates, read one at a
+ * time, so that no caller makes ssad parse and hold thousands (a system bundle has ~150).
+ * Returns how many were loaded, or -1 (E2BIG) for too many.
+ */
+#define SSA_SUPPLIED_ANCHORS_MAX 1000
+
 static int load_trust_bytes(X509_STORE *store, const void *data, size_t len)
 {
 	BIO *bio = BIO_new_mem_buf(data, (int)len);
-	STACK_OF(X509_INFO) *infos = bio ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
-	int loaded = 0;
+	X509 *x;
+	int loaded = 0, read = 0;
 
-	for (int i = 0; infos != NULL && i < sk_X509_INFO_num(infos); i++) {
-		X509_INFO *xi = sk_X509_INFO_value(infos, i);
-
-		if (xi->x509 != NULL && X509_STORE_add_cert(store, xi->x509) == 1)
-			loaded++;
+	while (bio != NULL && (x = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL)) != NULL) {
+		if (++read > SSA_SUPPLIED_ANCHORS_MAX) {
+			X509_free(x);
+			loaded = -1;
+			break;
+		}
+		loaded += X509_STORE_add_cert(store, x) == 1;
+		X509_free(x);
 	}
-	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 	BIO_free(bio);
 	ERR_clear_error();
 	return loaded;
@@ -390,7 +441,13 @@ static X509_STORE *trust_from_bytes(const char *path, char *why, size_t why_size
 		snprintf(why, why_size, "out of memory");
 		return NULL;
 	}
-	if (load_trust_bytes(store, supplied->data, supplied->len) == 0) {
+	switch (load_trust_bytes(store, supplied->data, supplied->len)) {
+	case -1:
+		snprintf(why, why_size, "%s: more than %d certificates", path,
+			 SSA_SUPPLIED_ANCHORS_MAX);
+		X509_STORE_free(store);
+		return NULL;
+	case 0:
 		snprintf(why, why_size, "%s: no PEM certificate found", path);
 		X509_STORE_free(store);
 		return NULL;
@@ -470,8 +527,8 @@ int ssa_chain_load(struct ssa_chain *c, const char *path, char *why, size_t n)
 	if (bio == NULL)
 		return -1;
 	c->intermediates = sk_X509_new_null();
-	c->leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	while (c->leaf != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+	c->leaf = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
+	while (c->leaf != NULL && (x = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL)) != NULL)
 		sk_X509_push(c->intermediates, x);
 	ERR_clear_error();
 	BIO_free(bio);

@@ -15,6 +15,8 @@
  *                                then holds them until stdin closes
  *   knock SOCKET SECONDS         connects to ssad and closes, again and again, for SECONDS:
  *                                "knocked K"
+ *   anchors FILE...              a TLS socket (through libssa) for each FILE, set as its
+ *                                TLS_TRUSTED_PEER_CERTIFICATES: "FILE: OK" or "FILE: ERR: why"
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -314,6 +316,30 @@ static int cmd_knock(const char *path, double seconds)
 	return 0;
 }
 
+static int cmd_anchors(int n, char **files)
+{
+	for (int i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, IPPROTO_TLS);
+		char why[256] = "";
+		socklen_t len = sizeof(why);
+
+		if (fd < 0)
+			return 1;
+		if (setsockopt(fd, IPPROTO_TLS, TLS_TRUSTED_PEER_CERTIFICATES, files[i],
+			       (socklen_t)strlen(files[i]) + 1) == 0) {
+			printf("%s: OK\n", files[i]);
+		} else {
+			int err = errno;
+
+			getsockopt(fd, IPPROTO_TLS, TLS_ERROR, why, &len);
+			printf("%s: %s: %s\n", files[i], err == EINVAL ? "EINVAL" : strerror(err),
+			       why);
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -328,6 +354,8 @@ int main(int argc, char **argv)
 		return cmd_stall(argv[2], atoi(argv[3]), atof(argv[4]));
 	if (argc == 4 && strcmp(argv[1], "idle") == 0)
 		return cmd_idle(argv[2], atoi(argv[3]));
+	if (argc >= 3 && strcmp(argv[1], "anchors") == 0)
+		return cmd_anchors(argc - 2, argv + 2);
 	if (argc == 4 && strcmp(argv[1], "knock") == 0)
 		return cmd_knock(argv[2], atof(argv[3]));
 	fprintf(stderr, "usage: see the comment at the top of sec_limits_attack.c\n");
