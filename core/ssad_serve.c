@@ -56,28 +56,37 @@ struct user_count {
 static pthread_mutex_t users_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct user_count users[USERS_MAX];
 
-static struct user_count *user_slot(uid_t uid) /* under users_lock */
+/* A slot whose user holds nothing: another user may take it over. */
+static bool user_idle(const struct user_count *u)
 {
-	struct user_count *free_slot = NULL;
+	return u->sockets == 0 && u->connections == 0 && u->request_bytes == 0;
+}
+
+/*
+ * Under users_lock: uid's slot, made if need be; NULL when every slot is busy.  Slots stay
+ * used once made (lookups probe past them), but an idle one is taken over by a new user, so
+ * that users who come and go never fill the table for good.
+ */
+static struct user_count *user_slot(uid_t uid)
+{
+	struct user_count *spare = NULL;
 
 	for (size_t i = 0; i < USERS_MAX; i++) {
 		struct user_count *u = &users[(uid + i) % USERS_MAX];
 
 		if (u->used && u->uid == uid)
 			return u;
-		if (!u->used && free_slot == NULL)
-			free_slot = u;
+		if (spare == NULL && (!u->used || user_idle(u)))
+			spare = u;
 		if (!u->used)
 			break;
 	}
-	if (free_slot != NULL) {
-		free_slot->used = true;
-		free_slot->uid = uid;
-		free_slot->sockets = free_slot->connections = 0;
-		free_slot->request_bytes = 0;
-		memset(free_slot->refused, 0, sizeof(free_slot->refused));
+	if (spare != NULL) {
+		memset(spare, 0, sizeof(*spare));
+		spare->used = true;
+		spare->uid = uid;
 	}
-	return free_slot;
+	return spare;
 }
 
 /* Under users_lock: how many refusals to report now, 0 if not yet. */

@@ -157,4 +157,10 @@ check "an anchor file of 1,000 certificates is taken through ssad" "ca-1000.pem:
 check "one of 1,001 is refused, with the reason" "ca-1001.pem: EINVAL: .*more than 1000 certificates" "$out"
 check "one of 5,000 too" "ca-5000.pem: EINVAL: .*more than 1000 certificates" "$out"
 
+# Users who come and go: ssad keeps counts for 4,096 users at once, and a user who holds
+# nothing gives its place up (once taken, places were never given back: any 4,096 uids, as
+# from a user namespace with subordinate ids, shut every later user out for good).
+out=$(timeout 120 python3 "$SSA_TEST_SRCDIR/tests/sec_limits_uids.py" "$sock" 300000 4200 2>&1)
+check "after 4,200 users came and went, a new user is still served" "^answered" "$out"
+
 echo "1..$n"
