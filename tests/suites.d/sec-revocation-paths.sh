@@ -13,29 +13,11 @@ build=$1
 probe=$build/tests/.libs/tls_probe
 upgrade=$build/tests/.libs/sec_revocation_upgrade
 
-ocsp_port=$(free_port) crl_port=$(free_port)
-rp=$work/rp
-bash "$(dirname "$0")/../pki-revocation.sh" "$rp" "$ocsp_port" "$crl_port" >"$work/pki.log" 2>&1 ||
-	{ not_ok "revocation PKI" "$(cat "$work/pki.log")"; echo "1..$n"; exit 1; }
-chmod -R a+rX "$rp"
+. "$(dirname "$0")/../revocation-env.sh"
 
 # --- peers ---
-openssl ocsp -index "$rp/ca/index.txt" -port "$ocsp_port" -rsigner "$rp/ocsp.pem" \
-	-rkey "$rp/ocsp.key" -CA "$rp/rev-int.pem" -nmin 1 >"$work/ocsp.log" 2>&1 </dev/null &
-pids+=($!)
-wait_for_line "$work/ocsp.log" "[Ww]aiting for OCSP" || echo "# responder did not start"
-python3 -m http.server "$crl_port" --bind 127.0.0.1 --directory "$rp" >"$work/http.log" 2>&1 &
-pids+=($!)
-wait_for_port "$crl_port" || echo "# CRL server did not start"
-serve() { # LEAF: openssl s_server (reversing lines) on a fresh port; sets $port
-	local log
-	port=$(free_port)
-	log=$work/s_server.$port.log
-	openssl s_server -accept "127.0.0.1:$port" -cert "$rp/$1.pem" -cert_chain "$rp/rev-int.pem" \
-		-key "$rp/$1.key" -rev >"$log" 2>&1 </dev/zero &
-	pids+=($!)
-	wait_for_line "$log" ACCEPT || echo "# s_server for $1 did not start"
-}
+responder
+crl_server "$rp"
 serve rev-good
 good=$port
 serve rev-revoked

@@ -24,10 +24,8 @@ asu() { # USER COMMAND...: as `as` does, bounded (a hang fails the test, not the
 		SSA_BACKEND=daemon SSA_DAEMON_SOCKET="$sock" "$@"
 }
 
-ocsp_port=$(free_port) crl_port=$(free_port) hole_port=$(free_port) ns_port=$(free_port)
-rp=$work/rp
-bash "$(dirname "$0")/../pki-revocation.sh" "$rp" "$ocsp_port" "$crl_port" >"$work/pki.log" 2>&1 ||
-	{ not_ok "revocation PKI" "$(cat "$work/pki.log")"; echo "1..$n"; exit 1; }
+. "$(dirname "$0")/../revocation-env.sh"
+hole_port=$(free_port) ns_port=$(free_port)
 
 # leaf NAME OCSP-URL CRL-URL: another leaf of rev-int (the PKI's issuing CA).
 leaf() {
@@ -97,20 +95,6 @@ chmod -R a+rX "$rp"
 chmod a+r "$rp"/*.key
 
 # --- peers ---
-# responder [PORT]: openssl ocsp for rev-int's certificates; waits for it to listen.
-responder() {
-	openssl ocsp -index "$rp/ca/index.txt" -port "${1:-$ocsp_port}" -rsigner "$rp/ocsp.pem" \
-		-rkey "$rp/ocsp.key" -CA "$rp/rev-int.pem" -nmin 1 >"$work/ocsp.log" 2>&1 </dev/null &
-	pids+=($!)
-	responder_pid=$!
-	wait_for_line "$work/ocsp.log" "[Ww]aiting for OCSP" || echo "# responder did not start"
-}
-crl_server() { # DIR: serves DIR on the CRL port
-	python3 -m http.server "$crl_port" --bind 127.0.0.1 --directory "$1" >>"$work/http.log" 2>&1 &
-	pids+=($!)
-	crl_pid=$!
-	wait_for_port "$crl_port" || echo "# CRL server did not start"
-}
 # black_hole PORT LOG: accepts connections and never answers; logs each one.
 black_hole() {
 	python3 -u -c '
@@ -124,17 +108,6 @@ while True:
 	pids+=($!)
 	wait_for_line "$2" listening || echo "# black hole on $1 did not start"
 }
-# serve LEAF [CHAIN]: openssl s_server (reversing lines) on a fresh port; sets $port.
-serve() {
-	local log
-	port=$(free_port)
-	log=$work/s_server.$port.log
-	openssl s_server -accept "127.0.0.1:$port" -cert "$rp/$1.pem" -cert_chain "$rp/${2:-rev-int}.pem" \
-		-key "$rp/$1.key" -rev >"$log" 2>&1 </dev/zero &
-	pids+=($!)
-	wait_for_line "$log" ACCEPT || echo "# s_server for $1 did not start"
-}
-stop() { kill "$@" 2>/dev/null; wait "$@" 2>/dev/null; }
 
 policy() { # FILE SETTINGS: a policy trusting the revocation PKI's root
 	printf 'default = { trust-file = "%s/rev-ca.pem"; handshake-timeout = %s; %s };\n' \
