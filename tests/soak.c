@@ -3,11 +3,12 @@
  * connections against tests/soak_peer.py, with seeded random sizes and random cuts, through
  * whichever backend the environment selects; no TAP, one summary line of counts.
  *
- *   soak run TLSPORT PLAINPORT SEED WARM JOBS THREADS
+ *   soak run TLSPORT PLAINPORT SEED WARM JOBS THREADS SECONDS
  *        a warm-up round of WARM jobs, then a line "warm fds F threads T rss R" (this
  *        process), then a line from standard input (the suite measures ssad meanwhile), then
- *        JOBS jobs, THREADS at a time.  Ends with "after fds F threads T rss R", "growth ok" or
- *        what grew (descriptors: none in-process, through ssad at most its 16 pooled
+ *        rounds of JOBS jobs, THREADS at a time, until SECONDS have passed (at least one: a
+ *        bound on the soak's length, not a check).  Ends with "after fds F threads T rss R",
+ * "growth ok" or what grew (descriptors: none in-process, through ssad at most its 16 pooled
  *        connections; threads: none; RSS: 16 MiB), and the summary line (counts of both
  *        rounds); exits 0 only if nothing grew (the suite judges the counts).
  *   soak victim PORT SEED
@@ -455,8 +456,10 @@ static struct usage settled(struct usage before, long slack)
 /* RSS may grow by 16 MiB (allocator arenas, caches filling); descriptors and threads not. */
 #define RSS_SLACK_KIB (16 * 1024)
 
-static int run(long warm, long jobs, int threads)
+static int run(long warm, long jobs, int threads, long seconds)
 {
+	struct timespec start, now;
+	long rounds = 0;
 	/* Through ssad the library keeps up to 16 idle connections to it (POOL_MAX in
 	 * core/ssa_remote.c), filled as far as the warm-up's peak concurrency reached. */
 	const char *backend = getenv("SSA_BACKEND");
@@ -475,14 +478,21 @@ static int run(long warm, long jobs, int threads)
 	fflush(stdout);
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		line[0] = '\0';
-	if (round_of(warm, jobs, threads) < 0)
-		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		if (round_of(warm + rounds * jobs, jobs, threads) < 0)
+			return 1;
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - start.tv_sec < seconds);
 	peer_ends(notify0, cut0, &notify, &cut);
 	after = settled(before, fd_slack);
 	printf("after fds %ld threads %ld rss %ld\n", after.fds, after.threads, after.rss_kib);
 	ok = after.fds <= before.fds + fd_slack && after.threads <= before.threads &&
 	     after.rss_kib <= before.rss_kib + RSS_SLACK_KIB;
 	printf("growth %s\n", ok ? "ok" : "FOUND");
+	printf("jobs %ld (%ld warm-up, %ld rounds of %ld)\n", warm + rounds * jobs, warm, rounds,
+	       jobs);
 	printf("completed %ld checksum-ok %ld cut %ld cut-as-reset %ld clean-eof-after-cut %ld "
 	       "other-error %ld setup-failed %ld starttls %ld resumed %ld closed %ld killed %ld "
 	       "peer-notify %ld peer-cut %ld\n",
@@ -496,17 +506,17 @@ static int run(long warm, long jobs, int threads)
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN); /* writes use MSG_NOSIGNAL; this covers the library's own */
-	if (argc == 8 && strcmp(argv[1], "run") == 0) {
+	if (argc == 9 && strcmp(argv[1], "run") == 0) {
 		tls_port = atoi(argv[2]);
 		plain_port = atoi(argv[3]);
 		seed = strtoull(argv[4], NULL, 0);
-		return run(atol(argv[5]), atol(argv[6]), atoi(argv[7]));
+		return run(atol(argv[5]), atol(argv[6]), atoi(argv[7]), atol(argv[8]));
 	}
 	if (argc == 4 && strcmp(argv[1], "victim") == 0) {
 		tls_port = atoi(argv[2]);
 		return victim(strtoull(argv[3], NULL, 0));
 	}
-	fprintf(stderr, "usage: soak run TLSPORT PLAINPORT SEED WARM JOBS THREADS | "
+	fprintf(stderr, "usage: soak run TLSPORT PLAINPORT SEED WARM JOBS THREADS SECONDS | "
 			"soak victim PORT SEED\n");
 	return 2;
 }

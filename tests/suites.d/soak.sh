@@ -4,9 +4,10 @@
 # echoes checked by checksum, peer resets, peer FIN without close_notify, peer reset while we
 # write, our close() mid-transfer, our child killed with SIGKILL mid-write; STARTTLS on a
 # quarter of the transfers, resumption on.  In both backends: in-process, and through an ssad
-# started here.  After a warm-up round and after the soak, the program and ssad's worker are
-# measured: no descriptor or thread growth (through ssad the program may keep up to 16 more:
-# the library's pool of idle connections to ssad), RSS within 16 MiB.  Seed: SSA_SOAK_SEED (printed).
+# started here, 25 s of rounds each (about a minute in all).  After a warm-up round and after
+# the soak, the program and ssad's worker are measured: no descriptor or thread growth (through
+# ssad the program may keep up to 16 more: the library's pool of idle connections to ssad), RSS
+# within 16 MiB.  Seed: SSA_SOAK_SEED (printed).
 # Needs root (ssad as the administrator runs it).
 set -uo pipefail
 . "$(dirname "$0")/../tap.sh"
@@ -14,9 +15,9 @@ build=$1
 . "$(dirname "$0")/../ssad-env.sh"
 soak=$build/tests/.libs/soak
 seed=${SSA_SOAK_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
-warm=80 jobs=240 threads=32
+warm=80 jobs=120 threads=32 seconds=25
 rss_slack_kib=$((16 * 1024))
-echo "# seed $seed (SSA_SOAK_SEED=$seed repeats this run); $warm + $jobs jobs, $threads at a time, per backend"
+echo "# seed $seed (SSA_SOAK_SEED=$seed repeats the jobs); per backend $warm warm-up jobs, then rounds of $jobs for ${seconds} s, $threads at a time"
 
 cat >"$work/ssa.conf" <<EOF2
 default = {
@@ -43,10 +44,10 @@ soak_run() {
 	local backend=$1 log=$work/soak-$1.log fifo=$work/go-$1 pid fd0 th0 rss0 fd1 th1 rss1
 	mkfifo "$fifo"
 	if [ "$backend" = daemon ]; then
-		as ssa-alice timeout 150 "$soak" run "$tls_port" "$plain_port" "$seed" $warm $jobs $threads
+		as ssa-alice timeout 150 "$soak" run "$tls_port" "$plain_port" "$seed" $warm $jobs $threads $seconds
 	else
 		env LD_LIBRARY_PATH="$libdir" SSA_BACKEND=inprocess SSA_CONFIG="$work/ssa.conf" \
-			timeout 150 "$soak" run "$tls_port" "$plain_port" "$seed" $warm $jobs $threads
+			timeout 150 "$soak" run "$tls_port" "$plain_port" "$seed" $warm $jobs $threads $seconds
 	fi <"$fifo" >"$log" 2>"$log.err" &
 	pid=$!
 	exec {go}>"$fifo"
@@ -65,7 +66,7 @@ soak_run() {
 		"^0 .*growth ok" "$? $(grep -E '^(warm|after|growth)' "$log" | tr '\n' ' ') $(cat "$log.err")"
 	local sum
 	sum=$(grep '^completed' "$log")
-	echo "# $backend: $sum"
+	echo "# $backend: $(grep '^jobs' "$log"): $sum"
 	read -r _ done _ ok _ cut _ reset _ eof _ other _ setup _ starttls _ resumed _ closed \
 		_ killed _ pnotify _ pcut <<<"$sum"
 	check "$backend: every completed transfer passes its checksum" "^yes" \
